@@ -1,0 +1,38 @@
+# make run: install into .venv, create/migrate the database, serve on 127.0.0.1:$STUDIO_PORT (8501).
+# make test: the same set-up plus Debian's chromium for the browser tests, then the whole suite.
+# make bench: every benchmark; each ends with one JSON line {"bench", "ratio", "target", "better", ...}.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT := $(or $(STUDIO_PORT),8501)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install run test bench browser clean
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	# torch first and pinned: its CPU build installs from local disk; an unpinned torch pulls CUDA
+	$(VENV)/bin/pip install -q torch==2.13.0
+	$(VENV)/bin/pip install -q -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) -m studio init
+	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! fc-list 2>/dev/null | grep -qi 'noto.*cjk'; then \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver fonts-noto-cjk; \
+	fi
+
+test: install browser
+	$(PY) -m pytest
+
+bench: install
+	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

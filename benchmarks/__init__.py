@@ -1,0 +1,1 @@
+"""Benchmarks: each prints measured ratios and ends with one JSON line."""

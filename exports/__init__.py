@@ -1,0 +1,1 @@
+"""Writers for each dataset format, in one registry; they never import streamlit."""

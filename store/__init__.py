@@ -1,0 +1,1 @@
+"""DuckDB storage: connection, migrations, and every SQL string of the studio."""

@@ -1,0 +1,1 @@
+"""Migration modules ``mNNN_name.py``, each holding ``SQL``; see ``store.migrate``."""

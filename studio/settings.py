@@ -1,0 +1,53 @@
+"""Every setting of the studio, declared once, read from ``STUDIO_*`` variables at call time.
+
+Read a setting with ``get("db")`` where it is used, never at import time: Streamlit and the tests keep
+modules imported between runs while the environment changes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # short name used in code: get("db")
+    default: str
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "STUDIO_" + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db", "data/studio.duckdb", "The DuckDB database file; created and migrated on first use."),
+    Setting("runs", "runs", "Folder holding one sub-folder per fine-tune run."),
+    Setting("models", "models", "Folder searched for local base models; the demo model is built here."),
+    Setting("exports", "exports_out", "Folder that exports are written into (names cannot escape it)."),
+    Setting("port", "8501", "Port `make run` serves the studio on (always on 127.0.0.1)."),
+    Setting("demo", "1", "Load the demo project (exam bank, domain text) into an empty database on first start: 1 or 0."),
+    Setting("base_url", "", "Default OpenAI-compatible endpoint for generation and judging (e.g. https://api.deepseek.com/v1)."),
+    Setting("model", "", "Default model name at that endpoint."),
+    Setting("api_key_env", "OPENAI_API_KEY", "Name of the environment variable (or Streamlit secret) holding the API key; the key itself is never stored."),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str) -> str:
+    """The current value of a setting: its ``STUDIO_*`` variable, else its default."""
+    setting = _BY_NAME[name]
+    return os.environ.get(setting.env, setting.default)
+
+
+def path(name: str) -> Path:
+    """A setting that names a file or folder, as a Path."""
+    return Path(get(name)).expanduser()
+
+
+def markdown_table() -> str:
+    """The settings as the Markdown table the README carries."""
+    lines = ["| variable | default | what it does |", "| --- | --- | --- |"]
+    lines += [f"| `{s.env}` | `{s.default}` | {s.help} |" for s in SETTINGS]
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+"""Every test gets its own database, runs, models and exports folders under tmp_path."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+DATA = SHARED / "data"
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def studio_env(tmp_path, monkeypatch):
+    """Point every STUDIO_* folder at tmp_path; close the database connections afterwards."""
+    monkeypatch.setenv("STUDIO_DB", str(tmp_path / "studio.duckdb"))
+    monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("STUDIO_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("STUDIO_EXPORTS", str(tmp_path / "exports"))
+    monkeypatch.setenv("STUDIO_DEMO", "0")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    yield tmp_path
+    from store import db
+
+    db.close_all()
+
+
+@pytest.fixture(scope="session")
+def demo_model(tmp_path_factory) -> Path:
+    """The tiny demo base model, built once per test session."""
+    from studio.demo_model import build
+
+    out = tmp_path_factory.mktemp("models") / "demo-tiny-llama"
+    build(out)
+    return out
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path = ROOT):
+    """Run ``python -m studio ARGS`` in a fresh process; return the CompletedProcess."""
+    import subprocess
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "studio", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=600)
