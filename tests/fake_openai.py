@@ -1,0 +1,115 @@
+"""An OpenAI-compatible server on 127.0.0.1 for tests: real HTTP, so the real openai client, its
+retries and our parsing all run.
+
+    with FakeOpenAI(reply=lambda req: "text") as server:
+        client = openai.OpenAI(base_url=server.url, api_key="sk-test", max_retries=1)
+        server.faults.extend([429, 500, "timeout", "malformed"])   # consumed one per request
+
+``reply(request_json) -> str`` gives the assistant message content (default: echo of the last user
+message). A fault is an HTTP status (int; 429 carries ``retry-after-ms: 10``), ``"timeout"`` (the
+server sleeps ``timeout_s`` before answering), or ``"malformed"`` (the content is broken JSON text).
+Every request body is kept in ``server.requests`` with its headers in ``server.headers``.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+
+class FakeOpenAI:
+    def __init__(self, reply: Callable[[dict], str] | None = None, *, latency_s: float = 0.0,
+                 timeout_s: float = 3.0):
+        self.reply = reply or (lambda req: req["messages"][-1]["content"])
+        self.latency_s = latency_s
+        self.timeout_s = timeout_s
+        self.faults: list = []
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FakeOpenAI":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _next_fault(self):
+        with self._lock:
+            return self.faults.pop(0) if self.faults else None
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def _send(self, status: int, body: dict, headers: dict | None = None):
+                data = json.dumps(body, ensure_ascii=False).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with fake._lock:
+                    fake.requests.append(body)
+                    fake.headers.append(dict(self.headers))
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    return self._send(404, {"error": {"message": "not found"}})
+                fault = fake._next_fault()
+                if isinstance(fault, int):
+                    return self._send(fault, {"error": {"message": f"injected {fault}", "type": "fault"}},
+                                      {"retry-after-ms": "10"} if fault == 429 else None)
+                if fault == "timeout":
+                    time.sleep(fake.timeout_s)
+                if fake.latency_s:
+                    time.sleep(fake.latency_s)
+                content = '{"questions": [ {"q": "unterminated' if fault == "malformed" else fake.reply(body)
+                prompt_tokens = sum(len(m.get("content") or "") for m in body.get("messages", []))
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(content),
+                         "total_tokens": prompt_tokens + len(content)}
+                if body.get("stream"):
+                    return self._stream(body, content, usage)
+                self._send(200, {
+                    "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                    "model": body.get("model", "fake-model"),
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": content}}],
+                    "usage": usage})
+
+            def _stream(self, body, content, usage):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for piece in [content[i:i + 8] for i in range(0, len(content), 8)] or [""]:
+                    chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                             "created": int(time.time()), "model": body.get("model", "fake-model"),
+                             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                    self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
+                end = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                       "model": body.get("model", "fake-model"),
+                       "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage}
+                self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
+
+        return Handler
