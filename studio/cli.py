@@ -20,6 +20,11 @@ from studio.errors import StudioError
 # one module per area; each adds its commands
 COMMAND_MODULES = (
     "studio.commands.core",
+    "studio.commands.corpus",
+    "studio.commands.datasets",
+    "studio.commands.exams",
+    "studio.commands.compare",
+    "studio.commands.train",
 )
 
 COMMON = argparse.ArgumentParser(add_help=False)

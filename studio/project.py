@@ -12,6 +12,26 @@ from studio import settings
 DEMO_LOADERS: list[Callable[[], None]] = []
 
 
+def _demo_corpus() -> None:
+    """The demo domain text (corpus 安规条文示例) and its offline cloze samples, pending review."""
+    from studio.corpus.demo import load_demo
+
+    load_demo()
+
+
+DEMO_LOADERS.append(_demo_corpus)
+
+
+def _demo_exam_bank() -> None:
+    """The demo exam bank (安规示例, the seed's nine rows and more) converted into QA pairs (安规示例-qa)."""
+    from studio.exams import load_demo
+
+    load_demo()
+
+
+DEMO_LOADERS.append(_demo_exam_bank)
+
+
 def demo_model_dir() -> Path:
     """Where the tiny demo base model lives."""
     return settings.path("models") / "demo-tiny-llama"
@@ -34,5 +54,8 @@ def init(*, build_model: bool = True) -> dict:
         for load in DEMO_LOADERS:
             load()
         loaded = bool(DEMO_LOADERS)
+    from studio import runs
+
+    runs.reattach()  # live fine-tunes keep running; ones that died while the app was down are marked failed
     return {"db": str(db.db_path().resolve()), "demo_model": str(demo_model_dir()),
             "demo_model_built": built, "demo_loaded": loaded}

@@ -1,0 +1,123 @@
+"""Generation of samples from a corpus: LLM strategies (qa, exam, self-instruct) and offline cloze.
+
+Pages and the CLI call these functions; the batch runner is :mod:`studio.generate.engine`, templates
+are :mod:`studio.generate.prompting`, the app's background runner is :mod:`studio.generate.background`.
+"""
+from __future__ import annotations
+
+from studio.generate.engine import Options, run
+from studio.generate.prompting import BUILTIN, DEFAULT_FOR, STRATEGIES
+
+__all__ = ["Options", "run", "STRATEGIES", "templates", "template", "save_template", "preview", "batches",
+           "batch", "request_stop", "requests", "failures", "DEFAULT_FOR"]
+
+
+def templates(strategy: str | None = None) -> list[dict]:
+    """The generation templates (built-ins written on first use), optionally of one strategy."""
+    from store import generation as store
+
+    store.ensure_templates(BUILTIN)
+    found = store.templates()
+    return [t for t in found if strategy is None or t["body"].get("strategy") == strategy]
+
+
+def template(name: str) -> dict:
+    from store import generation as store
+    from studio.errors import NotFound
+
+    store.ensure_templates(BUILTIN)
+    found = store.template(name)
+    if found is None:
+        raise NotFound(f"no generation template named {name!r}")
+    return found
+
+
+def save_template(name: str, body: dict, version: int | None = None) -> int:
+    """Save (create or update) a template after checking it; ``version`` guards against lost edits."""
+    from store import db
+    from store import generation as store
+    from studio.errors import InputError
+    from studio.generate.prompting import validate
+
+    name = (name or "").strip()
+    if not name:
+        raise InputError("a template needs a name")
+    body = validate(body)
+    with db.transaction() as cur:
+        return store.save_template(name, body, version=version, cur=cur)
+
+
+def preview(body: dict, corpus: str | None = None, passage: dict | None = None) -> list[dict]:
+    """The messages of every step of ``body`` for a passage (the corpus's first when none is given).
+
+    Later steps show placeholder questions / examples, since the model has not answered yet.
+    """
+    from studio.generate import prompting as tpl
+
+    if passage is None:
+        passage = {"text": "（示例条文）第一条 为了保障电力安全，制定本规程。", "heading": "第一章 总则 / 第一条",
+                   "document_title": "示例"}
+        if corpus:
+            from store import corpus as store_corpus
+            from store import datasets
+
+            found = datasets.find(corpus)
+            rows = store_corpus.corpus_passages(found["id"]) if found else []
+            if rows:
+                passage = rows[0]
+    questions = ["（第一步生成的问题 1）", "（第一步生成的问题 2）"]
+    examples = [{"instruction": "（已通过审核的示例指令）", "input": "", "output": "（示例回答）"}]
+    values = tpl.values_for(passage, body, questions=questions, examples=examples)
+    out = []
+    for i, step in enumerate(body.get("steps", [])):
+        out.append({"step": step.get("name", str(i + 1)), "messages": tpl.messages(body, i, values)})
+    return out
+
+
+def batches(limit: int = 50) -> list[dict]:
+    """Recent batches with their progress; a running batch whose heartbeat stopped is 'interrupted'."""
+    from store import generation as store
+
+    out = store.batches(limit=limit)
+    for b in out:
+        b["display_state"] = _display_state(b)
+    return out
+
+
+def batch(batch_id: int) -> dict:
+    from store import generation as store
+    from studio.errors import NotFound
+
+    found = store.batch(int(batch_id))
+    if found is None:
+        raise NotFound(f"no generation batch {batch_id}")
+    found["display_state"] = _display_state(found)
+    return found
+
+
+def _display_state(b: dict) -> str:
+    if b["state"] == "running" and (b.get("heartbeat_age_s") or 0) > 15:
+        from studio.generate import background
+
+        if not background.is_running(b["id"]):
+            return "interrupted"
+    return b["state"]
+
+
+def request_stop(batch_id: int) -> None:
+    """Ask a running batch to stop after the passages in flight."""
+    from store import generation as store
+
+    store.request_stop(int(batch_id))
+
+
+def requests(batch_id: int, status: str | None = None, limit: int = 200) -> list[dict]:
+    from store import generation as store
+
+    return store.requests(int(batch_id), status=status, limit=limit)
+
+
+def failures(batch_id: int) -> list[dict]:
+    from store import generation as store
+
+    return store.failures(int(batch_id))

@@ -1,0 +1,42 @@
+"""The Compare page in headless Chromium: rate an output, and the rating is still there after a reload."""
+import pytest
+
+from tests.browser.conftest import screenshot, wait_for_text
+from tests.test_ratings import fake_comparison
+
+pytestmark = pytest.mark.browser
+
+
+def enter_rater(browser, name):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = browser.find_element(By.CSS_SELECTOR, 'input[aria-label="Your name (rater)"]')
+    box.send_keys(name, Keys.ENTER)
+
+
+def test_rating_survives_a_reload(studio_env, request, browser):
+    from selenium.webdriver.common.by import By
+
+    fake_comparison(n_prompts=4)
+    url = request.getfixturevalue("studio_server")
+    browser.get(url + "/compare")
+    wait_for_text(browser, "Compare", timeout=60)
+    wait_for_text(browser, "rated 0 / 12 outputs")
+    enter_rater(browser, "张三")
+    wait_for_text(browser, "you 0")
+    radios = browser.find_elements(By.CSS_SELECTOR, 'div[data-testid="stRadio"]')
+    # the first radio is the view switch; the next ones rate the first prompt's outputs
+    options = radios[1].find_elements(By.CSS_SELECTOR, 'label[data-testid="stRadioOption"]')
+    assert [o.text for o in options] == ["1", "2", "3", "4", "5"]
+    options[3].click()
+    save = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "Save ratings"][0]
+    save.click()
+    wait_for_text(browser, "rated 1 / 12 outputs")
+    screenshot(browser, studio_env, "compare-rated")
+    browser.get(url + "/compare")   # a reload: a new session
+    wait_for_text(browser, "rated 1 / 12 outputs", timeout=60)
+    enter_rater(browser, "张三")
+    wait_for_text(browser, "you 1")
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "run-x 回答 问题0" in body

@@ -1,0 +1,549 @@
+"""Supervised fine-tuning of a causal LM with a peft adapter: LoRA or P-Tuning v2 (prefix tuning).
+
+    python -m trainers.sft runs/<id>/config.json
+
+Reads top to bottom: the config, the prompt and its labels, the model and adapter, the run folder
+callback, then ``train``. The process never opens the database; it reads the frozen snapshot files
+named in its config and writes its run folder (see ``trainers/runfolder.py``): ``status.json``,
+``metrics.jsonl``, ``checkpoint-N/``, ``adapter/``. The app ingests those.
+
+- Loss on the response only: prompt tokens get label -100 (``labels_for``).
+- ``max_source_length`` / ``max_target_length`` as in the ChatGLM P-Tuning v2 recipe: the prompt
+  keeps its beginning (and the template's answer cue), the response its first tokens.
+- No padding waste: each batch is padded to its own longest row (``collate``), and batches are
+  drawn from rows of similar length (``train_sampling_strategy="group_by_length"``).
+- SIGTERM: a checkpoint at the current step, then state ``cancelled``. A crash: ``failed`` with the
+  error. Starting the same config again continues from the newest checkpoint (optimizer, scheduler,
+  RNG and step count included). ``from_adapter`` starts a new run from an earlier run's adapter.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # ``python trainers/sft.py CONFIG`` works too
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from studio.formats import messages, user_text
+from trainers import runfolder
+
+IGNORE = -100  # the label value the loss skips
+
+
+# ---------------------------------------------------------------------------------------------- config
+
+@dataclass(frozen=True)
+class Config:
+    # model
+    base_model: str = ""                  # local model folder or hub id: the weights we adapt (frozen)
+    trust_remote_code: bool = False       # runs Python shipped with the model (ChatGLM needs it): only on request
+    device: str = "auto"                  # auto: CUDA (bf16 where supported) when present, else CPU fp32
+    # data
+    train_file: str = "train.jsonl"       # canonical JSONL (instruction/input/output/system/history), run-folder relative
+    validation_file: str = "validation.jsonl"  # gives the eval-loss curve; missing or empty: no evaluation
+    max_source_length: int = 200          # prompt tokens kept (ChatGLM recipe): bounds memory on long questions
+    max_target_length: int = 256          # response tokens trained on: longer answers are cut
+    # adapter
+    method: str = "lora"                  # lora | prefix (P-Tuning v2)
+    lora_r: int = 8                       # rank of the update: its capacity
+    lora_alpha: int = 16                  # the update is scaled by alpha / r
+    lora_dropout: float = 0.05            # regularises small data sets
+    lora_target_modules: tuple[str, ...] = ()  # empty: every linear layer of the blocks, found by type
+    pre_seq_len: int = 128                # P-Tuning v2: virtual tokens per layer (ChatGLM recipe: 128)
+    prefix_projection: bool = False       # P-Tuning v2: learn the prefix through an MLP (more parameters)
+    from_adapter: str = ""                # chained training: start from this adapter folder instead of fresh
+    parent_run: str = ""                  # lineage: the run that adapter came from
+    # optimisation
+    learning_rate: float = 2e-4           # LoRA likes ~2e-4; the P-Tuning v2 recipe uses 2e-2
+    epochs: float = 3.0                   # passes over the training split (ignored when max_steps > 0)
+    max_steps: int = 0                    # > 0: exactly this many optimizer steps
+    batch_size: int = 8                   # rows per device per step
+    gradient_accumulation_steps: int = 1  # larger effective batch without more memory
+    warmup_ratio: float = 0.0             # share of steps with a rising learning rate
+    lr_scheduler: str = "linear"          # transformers scheduler name
+    weight_decay: float = 0.0             # adapters are small: no decay by default
+    seed: int = 42                        # same seed, same data order and initial adapter
+    logging_steps: int = 5                # a metrics.jsonl line every N steps
+    eval_steps: int = 0                   # evaluate every N steps; 0: about ten times per run
+    save_steps: int = 0                   # checkpoint every N steps; 0: about five times per run
+    save_total_limit: int = 2             # checkpoints kept on disk
+    group_by_length: bool = True          # batches of similar length: less padding, more tokens/s
+    # launch (read by trainers/launcher.py)
+    num_processes: int = 1                # > 1: `accelerate launch` over that many GPUs
+    deepspeed: bool = False               # with num_processes > 1: DeepSpeed ZeRO-2 (trainers/deepspeed_zero2.yaml)
+    run_id: str = ""                      # the run folder's name, for the log
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["lora_target_modules"] = list(self.lora_target_modules)
+        return data
+
+
+def load_config(path: str | Path) -> Config:
+    """The config in a ``config.json``; unknown keys are an error, not silently ignored."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return make_config(**data)
+
+
+def make_config(**values: Any) -> Config:
+    """A checked Config from plain values (lists become tuples)."""
+    known = {f.name for f in fields(Config)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown config fields: {', '.join(unknown)}")
+    if "lora_target_modules" in values:
+        values["lora_target_modules"] = tuple(values["lora_target_modules"] or ())
+    cfg = Config(**values)
+    if cfg.method not in ("lora", "prefix"):
+        raise ValueError(f"method must be lora or prefix, not {cfg.method!r}")
+    if not cfg.base_model:
+        raise ValueError("base_model is required")
+    for name in ("max_source_length", "max_target_length", "batch_size", "gradient_accumulation_steps",
+                 "lora_r", "pre_seq_len", "logging_steps", "num_processes"):
+        if int(getattr(cfg, name)) < 1:
+            raise ValueError(f"{name} must be at least 1")
+    if cfg.max_steps <= 0 and cfg.epochs <= 0:
+        raise ValueError("give max_steps or epochs")
+    return cfg
+
+
+def planned_steps(n_train: int, cfg: Config, world_size: int | None = None) -> int:
+    """Optimizer steps the Trainer will run: max_steps, else epochs over the batches."""
+    if cfg.max_steps > 0:
+        return cfg.max_steps
+    world = world_size or cfg.num_processes
+    batches = math.ceil(n_train / (cfg.batch_size * world))
+    per_epoch = max(1, batches // cfg.gradient_accumulation_steps)
+    return max(1, math.ceil(cfg.epochs * per_epoch))
+
+
+# ------------------------------------------------------------------------------ prompt, labels, batches
+
+def render(sample: dict[str, Any], tokenizer) -> tuple[str, str, str]:
+    """A sample as (prompt head, prompt tail, response) text.
+
+    The head ends with the user's text; the tail is what the template puts between it and the answer
+    (``"\\n答："``), kept whole when the prompt is cut. With a chat template the prompt is the template
+    with ``add_generation_prompt`` and the response what the full conversation adds to it (up to and
+    including the EOS token); without one, ``user_text`` on a line and the output plus EOS.
+    """
+    eos = tokenizer.eos_token or ""
+    turns = messages(sample)
+    user = turns[-2]["content"]
+    prompt = response = None
+    if getattr(tokenizer, "chat_template", None):
+        prompt = tokenizer.apply_chat_template(turns[:-1], tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(turns, tokenize=False)
+        if full.startswith(prompt):
+            response = full[len(prompt):]
+            if eos and eos in response:
+                response = response[: response.rindex(eos) + len(eos)]
+        else:
+            response = (sample.get("output") or "") + eos
+    else:
+        context = [t["content"] for t in turns[:-2]]
+        prompt = "".join(c + "\n" for c in context) + user_text(sample.get("instruction", ""),
+                                                                   sample.get("input", "")) + "\n"
+        response = (sample.get("output") or "") + eos
+    cut = prompt.rfind(user) if user else -1
+    if cut < 0:
+        return prompt, "", response
+    end = cut + len(user)
+    return prompt[:end], prompt[end:], response
+
+
+def truncate(head: list[int], tail: list[int], response: list[int], max_source_length: int,
+             max_target_length: int) -> tuple[list[int], list[int]]:
+    """(prompt ids, response ids) within the limits: the head keeps its start, the tail stays whole.
+
+    >>> truncate([1, 2, 3, 4], [9], [5, 6, 7], 3, 2)
+    ([1, 2, 9], [5, 6])
+    """
+    budget = max(0, max_source_length - len(tail))
+    prompt = (head[:budget] + tail)[-max_source_length:]
+    return prompt, response[:max_target_length]
+
+
+def labels_for(input_ids: list[int], prompt_len: int) -> list[int]:
+    """Labels that train on the response only: the first ``prompt_len`` positions are ignored.
+
+    >>> labels_for([7, 8, 9, 10], 2)
+    [-100, -100, 9, 10]
+    """
+    prompt_len = max(0, min(prompt_len, len(input_ids)))
+    return [IGNORE] * prompt_len + list(input_ids[prompt_len:])
+
+
+def build_example(head: list[int], tail: list[int], response: list[int], max_source_length: int,
+                  max_target_length: int) -> dict[str, list[int]]:
+    """One training row: input_ids, labels (response only), attention_mask."""
+    prompt, answer = truncate(head, tail, response, max_source_length, max_target_length)
+    ids = prompt + answer
+    return {"input_ids": ids, "labels": labels_for(ids, len(prompt)), "attention_mask": [1] * len(ids)}
+
+
+def collate(rows: list[dict[str, Any]], pad_id: int, pad_to: int | None = None) -> dict[str, Any]:
+    """Right-pad a batch to its longest row (or to ``pad_to``): pad ids, label -100, mask 0."""
+    import torch
+
+    width = pad_to or max(len(r["input_ids"]) for r in rows)
+    ids, labels, mask = [], [], []
+    for r in rows:
+        n = width - len(r["input_ids"])
+        ids.append(list(r["input_ids"]) + [pad_id] * n)
+        labels.append(list(r["labels"]) + [IGNORE] * n)
+        mask.append(list(r["attention_mask"]) + [0] * n)
+    return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
+            "attention_mask": torch.tensor(mask)}
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Canonical samples from a JSONL file; a missing file is an empty split."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except ValueError as err:
+                raise ValueError(f"{path}, line {n}: not JSON ({err})") from None
+    return out
+
+
+def encode(samples: list[dict[str, Any]], tokenizer, cfg: Config) -> list[dict[str, Any]]:
+    """Tokenized training rows (with their ``length`` for the length-grouped sampler)."""
+    if not samples:
+        return []
+    parts = [render(s, tokenizer) for s in samples]
+    tok = lambda texts: tokenizer(list(texts), add_special_tokens=False)["input_ids"]  # noqa: E731
+    heads, tails, responses = (tok(column) for column in zip(*parts))
+    rows = []
+    for h, t, r in zip(heads, tails, responses):
+        row = build_example(h, t, r, cfg.max_source_length, cfg.max_target_length)
+        row["length"] = len(row["input_ids"])
+        rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------------------ model, adapter
+
+def pick_device(cfg: Config) -> tuple[bool, bool, Any]:
+    """(use CUDA, use bf16, torch dtype): CUDA with bf16 where supported, else fp32 (CPU)."""
+    import torch
+
+    cuda = cfg.device != "cpu" and torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    return cuda, bf16, (torch.bfloat16 if bf16 else torch.float32)
+
+
+def load_tokenizer(cfg: Config):
+    """The base model's tokenizer, right-padded for training, with a pad token."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(cfg.base_model, trust_remote_code=cfg.trust_remote_code)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token or tok.unk_token
+    tok.padding_side = "right"
+    return tok
+
+
+def load_base(cfg: Config, dtype):
+    """The frozen base model."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(cfg.base_model, dtype=dtype,
+                                                trust_remote_code=cfg.trust_remote_code)
+
+
+def lora_targets(model) -> list[str]:
+    """The modules LoRA adapts: every linear layer of the blocks (the QLoRA finding: adapting only
+    q/v, peft's per-architecture table, learns markedly less), found by type so it fits any
+    architecture (``q_proj``/``v_proj``/... in LLaMA, ``query_key_value`` in ChatGLM)."""
+    import torch
+
+    out_layer = model.get_output_embeddings()
+    names = set()
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and module is not out_layer:
+            names.add(name.rsplit(".", 1)[-1])
+    if not names:  # e.g. GPT-2's Conv1D layers: peft's table knows them
+        from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as TABLE
+
+        return list(TABLE.get(getattr(model.config, "model_type", ""), []))
+    return sorted(names)
+
+
+def attach_adapter(model, cfg: Config, run_dir: Path):
+    """The base wrapped in a trainable peft adapter: fresh, or the parent run's (chained)."""
+    from peft import LoraConfig, PeftModel, PrefixTuningConfig, TaskType, get_peft_model
+
+    if cfg.from_adapter:
+        source = resolve(run_dir, cfg.from_adapter)
+        peft_model = PeftModel.from_pretrained(model, str(source), is_trainable=True)
+        kind = peft_model.peft_config["default"].peft_type.value.lower()
+        expected = "lora" if cfg.method == "lora" else "prefix_tuning"
+        if kind != expected:
+            raise ValueError(f"the adapter in {source} is {kind}, but this run's method is {cfg.method}")
+        return peft_model
+    if cfg.method == "lora":
+        spec = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                          lora_dropout=cfg.lora_dropout,
+                          target_modules=list(cfg.lora_target_modules) or lora_targets(model))
+    else:
+        spec = PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=cfg.pre_seq_len,
+                                  prefix_projection=cfg.prefix_projection,
+                                  encoder_hidden_size=model.config.hidden_size)
+    return get_peft_model(model, spec)
+
+
+def resolve(run_dir: Path, name: str) -> Path:
+    """A path from the config: absolute as given, else relative to the run folder."""
+    p = Path(name).expanduser()
+    return p if p.is_absolute() else run_dir / p
+
+
+# --------------------------------------------------------------------------------- the run folder
+
+class Status:
+    """``status.json`` of this process, rewritten atomically; a thread keeps the heartbeat fresh."""
+
+    def __init__(self, run_dir: Path, writer: bool, every: float = 2.0):
+        previous = runfolder.read_status(run_dir) or {}
+        self.run_dir, self.writer, self.every = run_dir, writer, every
+        self.data = {"state": "starting", "pid": os.getpid(), "step": previous.get("step", 0),
+                     "total": previous.get("total", 0), "error": None, "started": time.time()}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def update(self, **values: Any) -> None:
+        if not self.writer:
+            return
+        with self._lock:
+            self.data.update(values)
+            self.data["heartbeat"] = time.time()
+            runfolder.write_json_atomic(self.run_dir / "status.json", self.data)
+
+    def beat(self) -> None:
+        threading.Thread(target=self._loop, name="heartbeat", daemon=True).start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.update()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class Stop:
+    """Set by SIGTERM; the callback turns it into a checkpoint and a clean stop at the next step."""
+    requested = False
+
+
+def _on_sigterm(signum, frame) -> None:
+    Stop.requested = True
+    print("SIGTERM: saving a checkpoint at the end of this step, then stopping", flush=True)
+
+
+def _stop_everywhere(flag: bool) -> bool:
+    """Every process stops at the same step (a rank stopping alone would hang the others)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        import torch
+
+        t = torch.tensor([1 if flag else 0], device="cuda" if torch.cuda.is_available() else "cpu")
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+    return flag
+
+
+def make_callback(run_dir: Path, cfg: Config, status: Status, has_eval: bool):
+    """The TrainerCallback that writes status.json, metrics.jsonl and config.json into checkpoints."""
+    from transformers import TrainerCallback
+
+    class RunFolder(TrainerCallback):
+        def __init__(self):
+            self.last = (time.time(), 0)  # (time, tokens seen) at the previous train log
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.last = (time.time(), state.num_input_tokens_seen)
+            status.update(state="running", step=state.global_step, total=state.max_steps)
+
+        def on_step_end(self, args, state, control, **kw):
+            status.data.update(step=state.global_step, total=state.max_steps)
+            if state.global_step >= state.max_steps:  # the last step is always logged and evaluated
+                control.should_log = True
+                control.should_evaluate = has_eval
+            if _stop_everywhere(Stop.requested):
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if not state.is_world_process_zero or not logs:
+                return
+            record = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), "time": time.time()}
+            if "loss" in logs:
+                now, seen = time.time(), state.num_input_tokens_seen
+                record.update(loss=logs["loss"], learning_rate=logs.get("learning_rate"),
+                              tokens_per_s=round((seen - self.last[1]) / max(now - self.last[0], 1e-9), 1))
+                self.last = (now, seen)
+            elif "eval_loss" in logs:
+                record["eval_loss"] = logs["eval_loss"]
+            else:
+                return
+            runfolder.append_metric(run_dir, record)
+            shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                             for k, v in record.items() if k != "time")
+            print(f"[{state.global_step}/{state.max_steps}] {shown}", flush=True)
+
+        def on_save(self, args, state, control, **kw):
+            if state.is_world_process_zero:  # the config travels with every checkpoint
+                folder = run_dir / f"checkpoint-{state.global_step}"
+                if folder.is_dir():
+                    runfolder.write_json_atomic(folder / "config.json", cfg.to_json())
+
+    return RunFolder()
+
+
+# ------------------------------------------------------------------------------------------ train
+
+def train(cfg: Config, run_dir: Path, status: Status) -> str:
+    """Fine-tune as configured; return the final state: done or cancelled."""
+    import transformers
+    from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
+
+    transformers.logging.set_verbosity_warning()
+    set_seed(cfg.seed)
+    cuda, bf16, dtype = pick_device(cfg)
+    print(f"run {cfg.run_id or run_dir.name}: {cfg.method} on {cfg.base_model} "
+          f"({'cuda' if cuda else 'cpu'}, {str(dtype).replace('torch.', '')})", flush=True)
+
+    tokenizer = load_tokenizer(cfg)
+    train_rows = encode(read_jsonl(resolve(run_dir, cfg.train_file)), tokenizer, cfg)
+    val_rows = encode(read_jsonl(resolve(run_dir, cfg.validation_file)), tokenizer, cfg) \
+        if cfg.validation_file else []
+    if not train_rows:
+        raise ValueError(f"the training split {cfg.train_file} has no rows")
+    model = attach_adapter(load_base(cfg, dtype), cfg, run_dir)
+    trainable, total = model.get_nb_trainable_parameters()
+    print(f"{len(train_rows)} training rows, {len(val_rows)} validation rows; "
+          f"trainable parameters {trainable:,} of {total:,}", flush=True)
+
+    from datasets import Dataset
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    steps = planned_steps(len(train_rows), cfg, world)
+    resume = runfolder.last_checkpoint(run_dir)
+    args = TrainingArguments(
+        output_dir=str(run_dir),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler,
+        weight_decay=cfg.weight_decay,
+        seed=cfg.seed,
+        logging_steps=cfg.logging_steps,
+        eval_strategy="steps" if val_rows else "no",
+        eval_steps=cfg.eval_steps or max(1, steps // 10),
+        eval_on_start=bool(val_rows) and resume is None,
+        save_strategy="steps",
+        save_steps=cfg.save_steps or max(1, steps // 5),
+        save_total_limit=cfg.save_total_limit,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        label_names=["labels"],
+        bf16=bf16,
+        use_cpu=not cuda,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+    )
+    pad_id = tokenizer.pad_token_id
+    trainer = Trainer(
+        model=model, args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
+        data_collator=lambda rows: collate(rows, pad_id),
+        processing_class=tokenizer,
+        callbacks=[make_callback(run_dir, cfg, status, bool(val_rows))],
+    )
+    trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per log
+    if resume is not None:
+        done = int(resume.name.split("-")[1])
+        runfolder.truncate_metrics(run_dir, done)
+        print(f"resuming from {resume.name} (step {done})", flush=True)
+    if Stop.requested:
+        return "cancelled"
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if Stop.requested:
+        return "cancelled"
+    if trainer.is_world_process_zero():
+        adapter = run_dir / "adapter"
+        trainer.model.save_pretrained(str(adapter))
+        tokenizer.save_pretrained(str(adapter))
+        runfolder.write_json_atomic(adapter / "studio_run.json", cfg.to_json())
+    return "done"
+
+
+def summary(run_dir: Path) -> dict[str, Any]:
+    """The last train loss and eval loss in metrics.jsonl."""
+    out: dict[str, Any] = {"final_loss": None, "eval_loss": None}
+    for m in runfolder.read_metrics(run_dir):
+        if m.get("loss") is not None:
+            out["final_loss"] = m["loss"]
+        if m.get("eval_loss") is not None:
+            out["eval_loss"] = m["eval_loss"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m trainers.sft RUN_DIR/config.json", file=sys.stderr)
+        return 2
+    config_path = Path(argv[0]).resolve()
+    run_dir = config_path.parent
+    writer = int(os.environ.get("RANK", "0")) == 0
+    status = Status(run_dir, writer)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    status.update(state="starting", error=None)
+    status.beat()
+    try:
+        cfg = load_config(config_path)
+        state = train(cfg, run_dir, status)
+    except BaseException as err:  # noqa: BLE001 - every failure ends as `failed` with its reason
+        traceback.print_exc()
+        sys.stdout.flush()
+        status.stop()
+        if isinstance(err, KeyboardInterrupt):
+            status.update(state="cancelled", error="interrupted", **summary(run_dir), finished=time.time())
+            return 1
+        status.update(state="failed", error=f"{type(err).__name__}: {err}", **summary(run_dir),
+                      finished=time.time())
+        return 1
+    status.stop()
+    status.update(state=state, **summary(run_dir), finished=time.time())
+    print(f"{state}: step {status.data.get('step')}/{status.data.get('total')}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
