@@ -210,13 +210,13 @@ def prepare(*, base_model: str | None = None, method: str | None = None, snapsho
     if parent is not None:
         adapter = Path(parent["dir"]) / "adapter"
         if not (adapter / "adapter_config.json").exists():
-            raise InputError(f"run {parent['id']} has no adapter to train further from (state {parent['state']})",
+            raise InputError(f"no adapter to train further from (state {parent['state']})",
                              run_id=parent["id"])
         if method and method != parent["method"]:
-            raise InputError(f"run {parent['id']} trained a {parent['method']} adapter; a chained run keeps "
+            raise InputError(f"it trained a {parent['method']} adapter; a chained run keeps "
                              f"the method", run_id=parent["id"])
         if base_model and _check_base_model(base_model) != parent["base_model"]:
-            raise InputError(f"run {parent['id']} was trained on {parent['base_model']}; a chained run keeps "
+            raise InputError(f"it was trained on {parent['base_model']}; a chained run keeps "
                              f"its base model", run_id=parent["id"])
         method, base_model = parent["method"], parent["base_model"]
         if not snapshot and not dataset:
@@ -490,9 +490,9 @@ def cancel(run_id: str) -> dict[str, Any]:
             status = runfolder.read_status(row["dir"]) or {}
             pid = int(row["pid"] or status.get("pid") or 0)
             if not pid or not launcher.stop(pid):
-                raise WorkFailed(f"run {run_id}'s process is gone", run_id=run_id)
+                raise WorkFailed("the run's process is gone", run_id=run_id)
         else:
-            raise Conflict(f"run {run_id} is {row['state']}, not running", run_id=run_id)
+            raise Conflict(f"the run is {row['state']}, not running", run_id=run_id)
         return get(run_id)
 
 
@@ -502,7 +502,7 @@ def resume(run_id: str) -> dict[str, Any]:
         refresh()
         row = get(run_id)
         if row["state"] not in ("failed", "cancelled"):
-            raise Conflict(f"run {run_id} is {row['state']}; only failed or cancelled runs resume", run_id=run_id)
+            raise Conflict(f"the run is {row['state']}; only failed or cancelled runs resume", run_id=run_id)
         store.update(run_id, resumes=int(row.get("resumes") or 0) + 1)
         return start(run_id)
 
@@ -520,10 +520,10 @@ def merge(run_id: str, out: str | None = None) -> dict[str, Any]:
         raise InputError("only LoRA adapters merge into the base; a P-Tuning v2 prefix stays an adapter",
                          run_id=run_id)
     if not (adapter / "adapter_config.json").exists():
-        raise InputError(f"run {run_id} has no adapter yet (state {row['state']})", run_id=run_id)
+        raise InputError(f"the run has no adapter yet (state {row['state']})", run_id=run_id)
     target = Path(out).expanduser() if out else settings.path("models") / f"{run_id}-merged"
     if target.exists() and any(target.iterdir()):
-        raise Conflict(f"{target} already exists and is not empty; choose another folder", run_id=run_id)
+        raise Conflict("already exists and is not empty; choose another folder", file=str(target))
     cfg = sft.load_config(Path(row["dir"]) / "config.json")
     import torch  # noqa: F401  (heavy imports only here)
     from peft import PeftModel

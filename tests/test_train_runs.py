@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def _greedy_answers(base_dir, adapter_dir, samples) -> list[str]:
-    """Greedy answers of a base model + adapter loaded with plain transformers and peft."""
+    """Greedy answers of a base model (+ adapter) loaded with plain transformers and peft."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -25,7 +25,10 @@ def _greedy_answers(base_dir, adapter_dir, samples) -> list[str]:
     from studio.formats import messages
 
     tok = AutoTokenizer.from_pretrained(base_dir)
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), str(adapter_dir)).eval()
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    if adapter_dir:
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+    model.eval()
     out = []
     for sample in samples:
         prompt = tok.apply_chat_template(messages(sample)[:-1], tokenize=False, add_generation_prompt=True)
@@ -84,6 +87,12 @@ def test_lora_from_the_cli_memorises_reloads_with_peft_and_chains(studio_env, de
         runs.train_further(row["id"], method="prefix")
 
     db.close_all()
+    r = run_cli("runs", "--merge", row["id"], "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    merged = json.loads(r.stdout)["out"]
+    assert merged == str(studio_env / "models" / f"{row['id']}-merged")
+    assert _greedy_answers(merged, None, short[:1]) == answers[:1]  # the merged model answers as base + adapter
+    assert run_cli("runs", "--merge", row["id"]).returncode == 1  # never overwrites a folder
     listed = json.loads(run_cli("runs", "--json").stdout)["runs"]
     assert [(r["id"], r["state"], r["parent_run"]) for r in listed] == [
         (child["id"], "done", row["id"]), (row["id"], "done", None)]

@@ -41,7 +41,11 @@ def register(sub, groups) -> None:
             trainer.add_argument(flag, dest=f["name"], type=kind, default=None,
                                  help=f"{f['help']} (default {f['default'] or 'auto'})")
     p.set_defaults(render=_render_train)
-    q = command(sub, "runs", _runs, "every run with state and progress")
+    q = command(sub, "runs", _runs, "every run with state and progress (and actions on one run)")
+    act = q.add_mutually_exclusive_group()
+    act.add_argument("--cancel", metavar="RUN", help="stop a run (SIGTERM: it saves a checkpoint first)")
+    act.add_argument("--merge", metavar="RUN", help="merge a LoRA run into its base model and save the result")
+    q.add_argument("--out", help="with --merge: the folder to save into (default: models/<run>-merged)")
     q.set_defaults(render=_render_runs)
 
 
@@ -155,6 +159,15 @@ def _render_train(summary: dict) -> str:
 def _runs(args) -> dict:
     from studio import runs
 
+    if args.merge:
+        return runs.merge(args.merge, args.out)
+    if args.out:
+        from studio.errors import InputError
+
+        raise InputError("--out goes with --merge")
+    if args.cancel:
+        row = runs.cancel(args.cancel)
+        return {"run": row["id"], "state": row["state"], "cancelling": row["state"] != "cancelled"}
     return {"runs": [{k: r[k] for k in ("id", "name", "method", "state", "step", "total", "progress", "eta_s",
                                         "final_loss", "eval_loss", "base_model", "snapshot", "parent_run", "dir")}
                      for r in runs.list_runs()]}
@@ -163,6 +176,11 @@ def _runs(args) -> dict:
 def _render_runs(summary: dict) -> str:
     from studio.runs import progress_text
 
+    if "out" in summary:
+        return f"merged run {summary['run']} into {summary['out']}"
+    if "cancelling" in summary:
+        return f"run {summary['run']}: " + ("SIGTERM sent; it saves a checkpoint, then ends cancelled"
+                                            if summary["cancelling"] else "cancelled")
     if not summary["runs"]:
         return "no runs yet; start one with `python -m studio train` or on the Train page"
     lines = []

@@ -15,7 +15,7 @@ def _click(driver, text: str, timeout: float = 30):
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    xpath = f"//button[normalize-space(.)='{text}'] | //a[normalize-space(.)='{text}']"
+    xpath = f"//button[normalize-space(.)='{text}'] | //a[contains(., '{text}')]"
     el = WebDriverWait(driver, timeout).until(EC.element_to_be_clickable((By.XPATH, xpath)))
     el.click()
 
@@ -47,5 +47,11 @@ def test_train_page_to_live_curve_in_chromium(seeded, studio_server, browser):
         time.sleep(0.5)  # the fragment polls the run folder every 2 s
     assert _traces(browser) > 0, "no curve appeared"
     wait_for_text(browser, "12/12", timeout=240)
+    browser.refresh()  # a refresh loses nothing: the run and its curve come back from the database
+    wait_for_text(browser, "12/12", timeout=90)
+    deadline = time.time() + 60
+    while time.time() < deadline and _traces(browser) == 0:
+        time.sleep(0.5)
+    assert _traces(browser) > 0
     shot = screenshot(browser, seeded, "runs_live_curve")
     assert shot.stat().st_size > 10_000
