@@ -27,6 +27,7 @@ from store import datasets as store_datasets
 from store import db
 from store import pairs as store_pairs
 from store import samples as store_samples
+from exports.writers import FORMULA_START
 from studio.errors import InputError
 
 FORMATS = ("alpaca", "chatglm", "sharegpt", "messages")
@@ -34,7 +35,6 @@ USER_SIDE = {"human": "user", "user": "user", "observation": "user", "tool": "us
 ASSISTANT_SIDE = {"gpt": "assistant", "assistant": "assistant", "function_call": "assistant", "model": "assistant",
                   "bot": "assistant"}
 TOOL_ROLES = {"observation", "function_call", "tool", "function"}
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class Rejected(Exception):

@@ -17,9 +17,8 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-import zlib
 
-import numpy as np
+from studio import dedup
 
 SUPPORT_MIN = 0.5
 NEAR_DUPLICATE = 0.85
@@ -113,45 +112,16 @@ def sample_flags(instruction: str, input: str, output: str, passage: str | None,
     return flags
 
 
-def _key(text: str) -> str:
-    return "".join(ch for ch in text.lower() if _is_content(ch))
-
-
 def duplicate_flags(texts: list[str], threshold: float = NEAR_DUPLICATE) -> list[str | None]:
-    """For texts in order: 'duplicate' when an earlier one is the same, 'near-duplicate' when an earlier
-    one is similar (3-gram Jaccard >= threshold), else None."""
+    """For texts in order: 'duplicate' when an earlier one is the same once normalised, 'near-duplicate'
+    when it falls in a near-duplicate group (3-gram Jaccard >= threshold) with an earlier one, else None.
+    The grouping is ``studio.dedup``'s, the same the Datasets page deduplicates by."""
     out: list[str | None] = [None] * len(texts)
-    keys = [_key(t) for t in texts]
-    first: dict[str, int] = {}
-    for i, k in enumerate(keys):
-        if k in first:
+    by_index = dict(enumerate(texts))
+    for group in dedup.exact_groups(by_index):
+        for i in group[1:]:
             out[i] = "duplicate"
-        else:
-            first[k] = i
-    grams = [{k[j:j + 3] for j in range(max(1, len(k) - 2))} if k else set() for k in keys]
-    perms, bands = 32, 8
-    rows = perms // bands
-    rng = np.random.default_rng(7)
-    prime = np.uint64((1 << 61) - 1)
-    a = rng.integers(1, 1 << 31, perms, dtype=np.uint64)
-    b = rng.integers(0, 1 << 31, perms, dtype=np.uint64)
-    buckets: dict[tuple, list[int]] = {}
-    for i, g in enumerate(grams):
-        if not g or out[i] == "duplicate":
-            continue
-        x = np.fromiter((zlib.crc32(s.encode()) for s in g), dtype=np.uint64, count=len(g))
-        sig = ((np.outer(a, x) + b[:, None]) % prime).min(axis=1)
-        seen_similar = False
-        for band in range(bands):
-            key = (band, *sig[band * rows:(band + 1) * rows].tolist())
-            bucket = buckets.setdefault(key, [])
-            if not seen_similar:
-                for j in bucket:
-                    inter = len(g & grams[j])
-                    if inter and inter / len(g | grams[j]) >= threshold:
-                        seen_similar = True
-                        break
-            bucket.append(i)
-        if seen_similar:
-            out[i] = "near-duplicate"
+    for group in dedup.near_groups(by_index, threshold=threshold):
+        for i in group[1:]:
+            out[i] = out[i] or "near-duplicate"
     return out

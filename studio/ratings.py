@@ -25,6 +25,7 @@ from typing import Any, Iterable
 
 from store import compare as store
 from store import db
+from exports.writers import neutralise
 from studio import comparisons
 from studio.errors import InputError
 
@@ -340,10 +341,10 @@ def to_markdown(table: dict[str, Any], *, corner: str = "category") -> str:
 
 
 def safe_cell(value: Any) -> Any:
-    """A CSV cell that no spreadsheet reads as a formula."""
-    if isinstance(value, str) and value and value[0] in "=+-@\t\r|":
+    """A CSV cell that no spreadsheet reads as a formula (a leading ``|`` too: DDE in old Excel)."""
+    if isinstance(value, str) and value.startswith("|"):
         return "'" + value
-    return value
+    return neutralise(value)
 
 
 def to_csv(table: dict[str, Any], *, corner: str = "category") -> str:

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from store import datasets as store_datasets
 from store import db
 from store import exams as sx
+from exports.writers import neutralise
 from studio.errors import InputError, StudioError
 from studio.exams import mapping as mp
 from studio.exams import read as rd
@@ -308,9 +309,8 @@ def errors_csv(errors: list[dict[str, Any]], file: str = "") -> str:
     return out.getvalue()
 
 
-def _safe(text: str) -> str:
-    text = str(text)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def _safe(text) -> str:
+    return neutralise(str(text))
 
 
 def upload_path(name: str, data: bytes) -> Path:
