@@ -19,12 +19,13 @@ from studio.errors import StudioError
 
 # one module per area; each adds its commands
 COMMAND_MODULES = (
-    "studio.commands.core",
+    # in workflow order, which is the order --help lists them in
+    "studio.commands.exams",
     "studio.commands.corpus",
     "studio.commands.datasets",
-    "studio.commands.exams",
-    "studio.commands.compare",
     "studio.commands.train",
+    "studio.commands.compare",
+    "studio.commands.core",
 )
 
 COMMON = argparse.ArgumentParser(add_help=False)

@@ -1,7 +1,8 @@
 """Export a dataset or a snapshot in any registered format, with a card and a LLaMA-Factory entry.
 
 Decisions:
-- The output folder is a name under ``STUDIO_EXPORTS``; a path that resolves outside it is refused.
+- On the page the output folder is a name under ``STUDIO_EXPORTS``; a name that resolves outside it is
+  refused. The CLI's ``--out DIR`` is a folder path as the shell user gives it (``confine=False``).
 - An existing non-empty folder is never overwritten unless ``force`` (the page asks first); files are
   written into a temporary sibling and moved into place, so a failed export leaves nothing half-written.
 - From a dataset, every sample except ``rejected`` ones is exported unless statuses are given; an
@@ -34,11 +35,13 @@ def exports_root() -> Path:
     return settings.path("exports").resolve()
 
 
-def target_folder(out: str | Path) -> Path:
-    """The export folder for a name; refuses anything that would land outside ``STUDIO_EXPORTS``."""
+def target_folder(out: str | Path, *, confine: bool = True) -> Path:
+    """The export folder for a name; with ``confine`` refuses anything outside ``STUDIO_EXPORTS``."""
     text = str(out or "").strip()
     if not text:
         raise InputError("name the export folder")
+    if not confine:
+        return Path(text).expanduser().resolve()
     root = exports_root()
     path = Path(text).expanduser()
     full = (path if path.is_absolute() else root / path).resolve()
@@ -47,9 +50,9 @@ def target_folder(out: str | Path) -> Path:
     return full
 
 
-def exists(out: str | Path) -> bool:
+def exists(out: str | Path, *, confine: bool = True) -> bool:
     """True when the export folder already holds files (exporting there needs ``force``)."""
-    p = target_folder(out)
+    p = target_folder(out, confine=confine)
     return p.exists() and any(p.iterdir())
 
 
@@ -137,13 +140,13 @@ def _card(fmt: registry.Format, name: str, splits: dict, source: dict, files: li
 def export(*, format: str, out: str | Path, dataset: str | None = None, snapshot: str | None = None,
            val_ratio: float | None = None, seed: int = 0, statuses=None, force: bool = False,
            max_source_length: int | None = None, max_target_length: int | None = None,
-           tokenizer_dir: str | None = None) -> dict[str, Any]:
+           tokenizer_dir: str | None = None, confine: bool = True) -> dict[str, Any]:
     """Write an export; returns {"train", "validation", "files", "out", "format", "warnings", ...}."""
     try:
         fmt = registry.get(format)
     except ValueError as err:
         raise InputError(str(err)) from None
-    target = target_folder(out)
+    target = target_folder(out, confine=confine)
     if target.exists() and not target.is_dir():
         raise InputError("exists and is not a folder", file=str(target))
     if target.exists() and any(target.iterdir()) and not force:

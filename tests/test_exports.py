@@ -233,11 +233,13 @@ def test_cli_import_snapshot_export(studio_env):
     assert r.returncode == 0, r.stderr
     snap = json.loads(r.stdout)
     assert (snap["n_train"], snap["n_validation"]) == (900, 100)
-    r = run_cli("export", "--snapshot", snap["id"], "--format", "sharegpt", "--out", "hua", "--json")
+    target = studio_env / "anywhere" / "hua"  # the CLI writes where the shell user points it
+    r = run_cli("export", "--snapshot", snap["id"], "--format", "sharegpt", "--out", str(target), "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert (out["train"], out["validation"]) == (900, 100) and len(out["files"]) == 4
-    r = run_cli("export", "--dataset", "华佗", "--format", "csv", "--out", "../escape", "--json")
-    assert r.returncode == 2 and "inside the export folder" in r.stderr and "Traceback" not in r.stderr
+    assert all(Path(f).parent == target for f in out["files"])
+    r = run_cli("export", "--dataset", "华佗", "--format", "csv", "--out", str(target), "--json")
+    assert r.returncode == 2 and "already exists" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("import", "pairs", str(DATA / "trainer_formats/llamafactory/c4_demo.jsonl"), "--dataset", "x")
     assert r.returncode == 2 and "no training pairs" in r.stderr

@@ -33,7 +33,7 @@ def register(sub, groups) -> None:
     from exports.registry import choices
 
     p.add_argument("--format", required=True, choices=choices())
-    p.add_argument("--out", required=True, metavar="DIR", help="folder name under STUDIO_EXPORTS")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write into (created; an existing non-empty one needs --force)")
     p.add_argument("--val-ratio", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--status", action="append", default=None,
@@ -89,7 +89,7 @@ def _export(args) -> dict:
     result = export(format=args.format, out=args.out, dataset=args.dataset, snapshot=args.snapshot,
                     val_ratio=args.val_ratio, seed=args.seed, statuses=args.status, force=args.force,
                     max_source_length=args.max_source_length, max_target_length=args.max_target_length,
-                    tokenizer_dir=args.tokenizer)
+                    tokenizer_dir=args.tokenizer, confine=False)
     import sys
 
     for w in result["warnings"]:
