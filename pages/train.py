@@ -37,7 +37,7 @@ base_model = st.text_input("Model folder or hub id", key="train_model_typed",
 # --- method and settings
 method = st.radio("Method", list(runs.PRESETS), format_func=runs.PRESET_LABELS.get, horizontal=True,
                   key="train_method")
-preset = runs.preset(method)
+preset = runs.preset(method, base_model)
 hidden = {"lora": {"pre_seq_len", "prefix_projection"},
           "prefix": {"lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"}}[method]
 values = {}

@@ -134,3 +134,13 @@ def test_every_setting_has_a_reason():
     found = config_fields()
     assert {f["name"] for f in found} >= {"lora_r", "pre_seq_len", "max_source_length", "learning_rate"}
     assert all(f["help"] and f["group"] in ("model", "data", "adapter", "optimisation", "launch") for f in found)
+
+
+def test_demo_model_gets_a_learning_rate_that_moves_its_loss(demo_model, tmp_path):
+    from studio import runs
+
+    assert runs.preset("lora", str(demo_model))["learning_rate"] == 5e-3
+    assert runs.preset("lora")["learning_rate"] == 2e-4  # real models keep the preset
+    (tmp_path / "config.json").write_text("{}")
+    assert runs.preset("lora", str(tmp_path))["learning_rate"] == 2e-4
+    assert runs.preset("prefix", str(demo_model))["learning_rate"] == 2e-2  # the ChatGLM recipe stays

@@ -1,17 +1,295 @@
-"""The golden path in a real headless Chromium against a real `streamlit run`."""
+"""The golden path in a real headless Chromium against one real `streamlit run`, in one browser session.
+
+A domain expert's day, all through the pages (navigating with the sidebar, never seeding the database):
+Home (empty) -> Import exam bank (upload a real C-Eval-layout bank, preview counts by type, import) ->
+Convert (QA pairs) -> Snapshots (freeze) -> Train (LoRA on the snapshot with the demo base model, a few
+steps set in the fields) -> Runs (live loss curve until done) -> Compare (base vs the run on the bank's
+first questions, generate, rate one output) -> Results (the rating counted and in the table) -> Home
+(the counts). The only thing put in place outside the UI is the tiny demo model in ``STUDIO_MODELS``,
+where a user drops a downloaded model folder. A screenshot per step lands in the test's tmp folder.
+"""
+import shutil
+import time
+
 import pytest
 
-from store import db, datasets
 from tests.browser.conftest import screenshot, wait_for_text
+from tests.conftest import DATA
 
 pytestmark = pytest.mark.browser
 
+BANK = DATA / "exam/ceval_format/evalscope_example_val_current.csv"  # 12 single-choice questions
+DATASET = "evalscope_example_val_current"
+PAIRS = f"{DATASET}-qa"
+STEPS = 8
+RUN_NAME = "电工LoRA"
 
-def test_home_page_in_chromium(studio_env, studio_server, browser):
-    browser.get(studio_server)
-    wait_for_text(browser, "Project overview", timeout=60)
-    wait_for_text(browser, "No datasets yet")
-    body = browser.find_element("tag name", "body").text
+
+# ------------------------------------------------------------------ small Selenium helpers (user actions)
+
+def _by():
+    from selenium.webdriver.common.by import By
+
+    return By
+
+
+def _until(driver, check, timeout=30, message=""):
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(check, message=message)
+
+
+def body_text(driver) -> str:
+    return driver.find_element(_by().TAG_NAME, "body").text
+
+
+def main_text(driver) -> str:
+    """The page's own text (not the sidebar's navigation labels)."""
+    return driver.find_element(_by().CSS_SELECTOR, '[data-testid="stMain"]').text
+
+
+def go(driver, page: str, title: str, timeout=60):
+    """Click the page's link in the sidebar (same session) and wait for its title."""
+    By = _by()
+    link = _until(driver, lambda d: d.find_element(
+        By.CSS_SELECTOR, f'[data-testid="stSidebarNav"] a[data-testid="stSidebarNavLink"]:has(span[label="{page}"])'),
+        message=f"no sidebar link {page!r}")
+    link.click()
+    _until(driver, lambda d: any(h.text.strip() == title for h in d.find_elements(By.CSS_SELECTOR, "[data-testid=stMain] h1")),
+           timeout, f"page {title!r} never opened")
+
+
+def click_button(driver, label, timeout=30, exact=False):
+    """Click the enabled button whose text is (or contains) ``label``."""
+    By = _by()
+
+    def find(d):
+        for b in d.find_elements(By.TAG_NAME, "button"):
+            text = b.text.strip()
+            if (text == label if exact else label in text) and b.is_enabled() and b.is_displayed():
+                return b
+        return False
+
+    button = _until(driver, find, timeout, f"no enabled button {label!r}")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    button.click()
+
+
+def set_field(driver, label, value):
+    """Type into the text or number input labelled ``label`` and commit it (Enter), as a user does."""
+    from selenium.webdriver.common.keys import Keys
+
+    box = _until(driver, lambda d: d.find_element(_by().CSS_SELECTOR, f'input[aria-label="{label}"]'),
+                 message=f"no field {label!r}")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+    box.click()
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(str(value), Keys.ENTER)
+    _until(driver, lambda d: d.find_element(_by().CSS_SELECTOR, f'input[aria-label="{label}"]')
+           .get_attribute("value") == str(value), message=f"{label!r} did not take {value!r}")
+
+
+def metric(driver, label) -> str:
+    """The value shown by the st.metric labelled ``label`` ('' when absent)."""
+    for m in driver.find_elements(_by().CSS_SELECTOR, '[data-testid="stMetric"]'):
+        lab = m.find_elements(_by().CSS_SELECTOR, '[data-testid="stMetricLabel"]')
+        val = m.find_elements(_by().CSS_SELECTOR, '[data-testid="stMetricValue"]')
+        if lab and val and lab[0].text.strip() == label:
+            return val[0].text.strip()
+    return ""
+
+
+def wait_metric(driver, label, value, timeout=30):
+    _until(driver, lambda d: metric(d, label) == value, timeout,
+           f"metric {label!r} never showed {value!r} (shows {metric(driver, label)!r})")
+
+
+def wait_main(driver, text, timeout=30):
+    _until(driver, lambda d: text in main_text(d), timeout, f"{text!r} never appeared on the page")
+
+
+def plot_traces(driver) -> int:
+    return driver.execute_script("return document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length")
+
+
+def shoot(driver, folder, name, anchor_text=None):
+    """Scroll the element holding ``anchor_text`` into view, then save the screenshot."""
+    if anchor_text:
+        el = driver.execute_script("""
+            const want = arguments[0];
+            const all = document.querySelectorAll('[data-testid=stMain] *');
+            let best = null;
+            for (const e of all) {
+                if (e.textContent.includes(want)
+                    && !Array.from(e.children).some(c => c.textContent.includes(want))) { best = e; break; }
+            }
+            if (best) best.scrollIntoView({block: 'center'});
+            return best !== null;""", anchor_text)
+        assert el, f"{anchor_text!r} not on the page for the screenshot"
+        time.sleep(0.3)  # let the smooth scroll settle before the picture
+    path = screenshot(driver, folder, name)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+# ------------------------------------------------------------------ the test
+
+@pytest.fixture
+def models_folder(studio_env, demo_model):
+    """Where the Train page looks for base models: a copy of the tiny demo model, before the server starts."""
+    shutil.copytree(demo_model, studio_env / "models" / "demo-tiny-llama")
+    return studio_env / "models"
+
+
+def test_golden_path_in_chromium(studio_env, models_folder, studio_server, browser):
+    try:
+        golden_path(studio_env, studio_server, browser)
+    except BaseException:
+        screenshot(browser, studio_env, "zz-failure")  # what the page showed when it failed
+        raise
+
+
+def golden_path(shots, url, d):
+    By = _by()
+
+    # 0. Home: an empty project on a fresh database
+    d.get(url)
+    wait_for_text(d, "Project overview", timeout=60)
+    wait_for_text(d, "No datasets yet")
+    body = body_text(d)
     assert "Database file" in body and "studio.duckdb" in body
-    shot = screenshot(browser, studio_env, "home")
-    assert shot.stat().st_size > 10_000
+    shoot(d, shots, "00-home-empty")
+
+    # 1. Import exam bank: upload, preview with counts by type, import
+    go(d, "Import exam bank", "Import exam bank")
+    _until(d, lambda x: x.find_elements(By.CSS_SELECTOR, "input[type=file]"), message="no file input")
+    d.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(BANK))
+    wait_main(d, "First parsed rows", timeout=60)
+    wait_metric(d, "Rows", "12")
+    assert metric(d, "Valid") == "12" and metric(d, "Invalid") == "0"
+    _until(d, lambda x: "Valid questions by type" in x.execute_script(
+        "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(p => p.textContent).join(' ')"),
+        message="no chart of valid questions by type")
+    bars = d.execute_script("return Array.from(document.querySelectorAll('.js-plotly-plot .bartext'))"
+                            ".map(t => t.textContent)")
+    assert "12" in bars, bars  # the single-choice bar is labelled with its count
+    shoot(d, shots, "01a-import-preview", "Valid questions by type")
+    click_button(d, "Import all 12 rows")
+    wait_main(d, f"Imported 12 questions into {DATASET} (single 12); rejected 0.", timeout=60)
+    shoot(d, shots, "01b-imported", "Imported 12 questions")
+
+    # 2. Convert: QA pairs, the preview, then the result count
+    go(d, "Convert", "Convert")
+    wait_main(d, "Preview on the first rows", timeout=60)
+    wait_main(d, "Questions: single 12")
+    wait_main(d, '"summary": "343 m/s"')  # the answer letter became the answer text
+    click_button(d, f"Convert into {PAIRS}")
+    wait_main(d, f"Wrote 12 pairs into {PAIRS}.", timeout=60)
+    shoot(d, shots, "02-converted", "Wrote 12 pairs")
+
+    # 3. Snapshots: freeze the converted dataset
+    go(d, "Snapshots", "Snapshots")
+    _until(d, lambda x: PAIRS in main_text(x), message="the converted dataset is not offered")
+    click_button(d, "Create snapshot")
+    wait_main(d, "Created snapshot", timeout=60)
+    created = next(line for line in main_text(d).splitlines() if "Created snapshot" in line)
+    n_train, n_val = [int(s) for s in
+                      created.split(":")[-1].replace("train", "").replace("validation.", "").split("+")]
+    assert n_train + n_val == 12 and n_train >= 10 and n_val >= 1, created
+    snapshot_id = created.split("snapshot")[1].split(":")[0].strip().strip("`")
+    shoot(d, shots, "03-snapshot", "Created snapshot")
+
+    # 4. Train: LoRA on that snapshot with the demo model, a few steps set in the fields
+    go(d, "Train", "Train")
+    wait_main(d, "python -m trainers.sft", timeout=60)
+    page = main_text(d)
+    assert f"{snapshot_id} ·" in page and f"({n_train} train / {n_val} validation)" in page
+    assert "demo-tiny-llama (demo)" in page  # the copied model is offered, first
+    set_field(d, "max steps", STEPS)
+    set_field(d, "logging steps", 2)
+    set_field(d, "Run name (optional)", RUN_NAME)
+    shoot(d, shots, "04a-train-form", "max steps")
+    click_button(d, "Start", exact=True)
+    wait_main(d, "Follow it on Runs", timeout=90)
+    started = main_text(d)
+    assert f"{n_train} rows" in started and f"{STEPS} steps." in started, started
+    shoot(d, shots, "04b-train-started", "Follow it on Runs")
+    link = next(a for a in d.find_elements(By.CSS_SELECTOR, "[data-testid=stMain] a") if "Follow it on Runs" in a.text)
+    link.click()
+    _until(d, lambda x: "Compare curves" in main_text(x), 60, "Runs did not open")
+    assert RUN_NAME in main_text(d)
+    _until(d, lambda x: plot_traces(x) > 0, 150, "no live loss curve appeared")
+    # the curve grows while it trains, then the run is done
+    wait_metric(d, "State", "done", timeout=150)
+    wait_metric(d, "Step", f"{STEPS}/{STEPS}")
+    assert metric(d, "Train loss") not in ("", "–")
+    assert plot_traces(d) > 0
+    points = d.execute_script(
+        "const t = document.querySelector('.js-plotly-plot .scatterlayer .trace');"
+        "return t ? t.querySelectorAll('.point').length : 0;")
+    assert points >= 3, f"the loss curve has {points} points"
+    shoot(d, shots, "04c-run-done", "Train loss")
+
+    # 5. Compare: the bank's first 3 questions, base vs the run, generate, rate one output
+    go(d, "Compare", "Compare")
+    tab = _until(d, lambda x: next((t for t in x.find_elements(By.CSS_SELECTOR, 'button[role="tab"]')
+                                    if t.text.strip() == "Exam dataset"), False), 60, "no Exam dataset tab")
+    tab.click()
+    set_field(d, "First N questions (0: all)", 3)
+    click_button(d, "Use its questions")
+    wait_main(d, "3 prompts:", timeout=60)
+    # choose the run in the Runs multiselect (base model stays ticked)
+    select = d.find_element(By.CSS_SELECTOR, '[data-testid="stMultiSelect"] input')
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'});", select)
+    select.click()
+    option = _until(d, lambda x: next((o for o in x.find_elements(By.CSS_SELECTOR, 'li[role="option"]')
+                                       if RUN_NAME in o.text), False), message="the run is not offered")
+    option.click()
+    _until(d, lambda x: RUN_NAME in x.find_element(By.CSS_SELECTOR, '[data-testid="stMultiSelect"]').text,
+           message="the run was not chosen")
+    d.find_element(By.TAG_NAME, "body").click()  # close the dropdown
+    set_field(d, "Max new tokens", 16)
+    click_button(d, "Open comparison")
+    click_button(d, "Generate 6 outputs", timeout=60)
+    wait_main(d, "Generated 6 outputs (0 from the cache)", timeout=150)
+    wait_main(d, "rated 0 / 6 outputs")
+    set_field(d, "Your name (rater)", "张工")
+    wait_main(d, "you 0")
+    # the first prompt's card: its two outputs, base and the run, each with a 1-5 rating
+    cards = _until(d, lambda x: [r for r in x.find_elements(By.CSS_SELECTOR, '[data-testid="stRadio"]')
+                                 if r.text.startswith("Rating")], message="no rating widgets")
+    assert len(cards) == 6
+    card_text = d.execute_script("return arguments[0].closest('[data-testid=stForm]').innerText", cards[0])
+    assert "base (demo-tiny-llama)" in card_text and RUN_NAME in card_text, card_text
+    columns = d.execute_script("return Array.from(arguments[0].closest('[data-testid=stForm]')"
+                               ".querySelectorAll('[data-testid=stColumn]')).map(c => c.innerText)", cards[0])
+    run_col = next(i for i, c in enumerate(columns) if RUN_NAME in c)
+    options = cards[run_col].find_elements(By.CSS_SELECTOR, 'label[data-testid="stRadioOption"]')
+    assert [o.text for o in options] == ["1", "2", "3", "4", "5"]
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'});", options[3])
+    options[3].click()  # the run's answer to question 1 gets a 4
+    click_button(d, "Save ratings")
+    wait_main(d, "rated 1 / 6 outputs · 1 raters · you 1", timeout=30)
+    shoot(d, shots, "05-compare-rated", "Save ratings")
+
+    # Results: the rating is counted and the run's mean is 4 in the table
+    go(d, "Results", "Results")
+    wait_metric(d, "Rated outputs", "1 / 6", timeout=60)
+    assert metric(d, "Raters") == "1"
+    wait_main(d, "Mean rating (1-5) with 95 % interval")
+    tables = d.find_elements(By.CSS_SELECTOR, "[data-testid=stMain] table")
+    table = next(t for t in tables if RUN_NAME in t.text)
+    header = [c.text for c in table.find_elements(By.CSS_SELECTOR, "thead th")]
+    run_at = next(i for i, h in enumerate(header) if RUN_NAME in h)
+    cells = [[c.text for c in row.find_elements(By.TAG_NAME, "td")] for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert any(row[run_at] in ("4", "4.0", "4.00") for row in cells), (header, cells)
+    shoot(d, shots, "06-results", "Mean rating")
+
+    # Home again: the project now has the bank, the pairs and the run
+    go(d, "Home", "Project overview")
+    wait_metric(d, "Exam questions", "12", timeout=60)
+    for label, value in (("Datasets", "2"), ("Samples", "12"), ("Snapshots", "1"), ("Runs", "1")):
+        assert metric(d, label) == value, (label, metric(d, label))
+    shoot(d, shots, "07-home-after")
