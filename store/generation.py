@@ -153,18 +153,26 @@ def accepted_examples(dataset_id: int, limit: int = 200, *, cur=None) -> list[di
                    "ORDER BY id LIMIT ?", [dataset_id, limit], cur=cur)
 
 
+def log_request(batch_id: int, passage_id: int, req, *, cur) -> int:
+    """Log one request (model, options, messages, response, tokens, cost, duration; never the key)."""
+    return db.scalar(
+        "INSERT INTO llm_requests (batch_id, passage_id, purpose, step, model, options, prompt, response, status, "
+        "error, prompt_tokens, completion_tokens, cost, duration_ms) "
+        "VALUES (?, ?, 'generate', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [batch_id, passage_id, req.step, req.model, json.dumps(req.options, ensure_ascii=False),
+         json.dumps(req.messages, ensure_ascii=False), req.response, req.status, req.error,
+         req.prompt_tokens, req.completion_tokens, req.cost, req.duration_ms], cur=cur)
+
+
+def finished_count(batch_id: int, *, cur=None) -> int:
+    """How many passages of a batch are finished (samples or a recorded failure)."""
+    return int(db.scalar("SELECT count(*) FROM batch_passages WHERE batch_id = ?", [batch_id], cur=cur))
+
+
 def commit_outcome(batch_id: int, into_id: int, outcome, *, cur) -> dict:
     """Write one passage's requests, samples (or exam questions) and its finished mark, in the caller's
     transaction. Returns counts."""
-    ids = []
-    for req in outcome.requests:
-        ids.append(db.scalar(
-            "INSERT INTO llm_requests (batch_id, passage_id, purpose, step, model, options, prompt, response, status, "
-            "error, prompt_tokens, completion_tokens, cost, duration_ms) "
-            "VALUES (?, ?, 'generate', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [batch_id, outcome.passage_id, req.step, req.model, json.dumps(req.options, ensure_ascii=False),
-             json.dumps(req.messages, ensure_ascii=False), req.response, req.status, req.error,
-             req.prompt_tokens, req.completion_tokens, req.cost, req.duration_ms], cur=cur))
+    ids = [log_request(batch_id, outcome.passage_id, req, cur=cur) for req in outcome.requests]
     for s in outcome.samples:
         request_id = ids[s["request"]] if s.get("request") is not None else None
         db.scalar(

@@ -440,7 +440,7 @@ def run(corpus: str, into: str, strategy: str = "cloze", *, template: str | None
                     "requests": 0, "tokens": 0, "cost": 0.0, "remaining": 0}
         batch_id = found["id"] if found else store.create_batch(
             source["id"], into_id, strategy, template_id, model, base_url, opts.logged(), cur=cur)
-        finished_before = db.scalar("SELECT count(*) FROM batch_passages WHERE batch_id = ?", [batch_id], cur=cur)
+        finished_before = store.finished_count(batch_id, cur=cur)
         store.update_batch(batch_id, state="running", pid=os.getpid(), stop_requested=False, error=None,
                            model=model, base_url=base_url, options=opts.logged(), template_id=template_id,
                            passages_total=int(finished_before) + len(todo), cur=cur)
@@ -470,7 +470,7 @@ def run(corpus: str, into: str, strategy: str = "cloze", *, template: str | None
             outcome.status = "failed"
             with db.transaction() as cur:
                 for req in outcome.requests:
-                    _log_only(batch_id, outcome.passage_id, req, cur)
+                    store.log_request(batch_id, outcome.passage_id, req, cur=cur)
             counts["requests"] += len(outcome.requests)
             return
         with db.transaction() as cur:
@@ -561,16 +561,3 @@ def run(corpus: str, into: str, strategy: str = "cloze", *, template: str | None
     if counts["passages"] and counts["failed"] == counts["passages"]:
         summary["_exit"] = 1
     return summary
-
-
-def _log_only(batch_id: int, passage_id: int, req: Request, cur) -> None:
-    import json
-
-    from store import db
-
-    db.scalar("INSERT INTO llm_requests (batch_id, passage_id, purpose, step, model, options, prompt, response, "
-              "status, error, prompt_tokens, completion_tokens, cost, duration_ms) VALUES "
-              "(?, ?, 'generate', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-              [batch_id, passage_id, req.step, req.model, json.dumps(req.options, ensure_ascii=False),
-               json.dumps(req.messages, ensure_ascii=False), req.response, req.status, req.error,
-               req.prompt_tokens, req.completion_tokens, req.cost, req.duration_ms], cur=cur)
