@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 
 run: install
 	$(PY) -m studio init
-	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	$(PY) serve.py --server.address 127.0.0.1 --server.port $(PORT)
 
 browser:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! fc-list 2>/dev/null | grep -qi 'noto.*cjk'; then \

@@ -13,8 +13,8 @@ PAGES = {
     ],
     "Data": [
         st.Page("pages/import_exam.py", title="Import exam bank", icon=":material/quiz:"),
-        st.Page("pages/convert.py", title="Convert", icon=":material/transform:"),
         st.Page("pages/import_corpus.py", title="Import corpus", icon=":material/article:"),
+        st.Page("pages/convert.py", title="Convert", icon=":material/transform:"),
         st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
         st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
         st.Page("pages/datasets.py", title="Datasets", icon=":material/table_view:"),

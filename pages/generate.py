@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import guarded
-from studio import corpus, generate, settings
+from studio import corpus, generate, review, settings
 from studio.generate import background
 from studio.llm import api_key
 
@@ -31,6 +31,9 @@ def _secrets() -> dict:
 
 
 st.title("Generate samples")
+st.caption("Turn a corpus's passages into training pairs (or exam questions) with an LLM endpoint, or offline "
+           "as cloze; every prompt and reply is logged, a batch runs in the background and resumes where it "
+           "stopped. New samples wait on the Review page.")
 corpora = corpus.corpora()
 if not corpora:
     st.info("No corpus yet: import one on the Import corpus page first.")
@@ -100,6 +103,15 @@ if strategy != "cloze":
                             n=int(n), temperature=float(temperature))
     run_kwargs = {"template": template_name, "model": model.strip() or None, "base_url": base_url.strip() or None,
                   "key": api_key(_secrets()), "options": opts}
+    if strategy == "self-instruct":
+        with_examples = [d["name"] for d in review.datasets_to_review() if d["accepted"]]
+        if not with_examples:
+            st.warning("Self-instruct needs accepted samples as few-shot examples: accept some on the Review page "
+                       "first (or use the qa strategy).", icon=":material/warning:")
+        else:
+            run_kwargs["seed_dataset"] = st.selectbox(
+                "Few-shot examples from (accepted samples)", with_examples, key="gen_seed_dataset",
+                index=with_examples.index(into.strip()) if into.strip() in with_examples else 0)
 else:
     per = st.number_input("Cloze pairs per passage", 1, 20, 3, key="gen_per_passage")
     run_kwargs = {"options": generate.Options(per_passage=int(per))}

@@ -23,9 +23,11 @@ with st.form("corpus_import_form"):
     submitted = st.form_submit_button("Import", type="primary")
 
 if submitted:
-    with st.spinner("Reading and chunking…"):
-        result = guarded(corpus.import_uploads, [(f.name, f.getvalue()) for f in files or []], name,
-                         size=int(size), overlap=int(overlap), text_field=text_field.strip() or None)
+    bar = st.progress(0.0, text="Reading and chunking…")
+    result = guarded(corpus.import_uploads, [(f.name, f.getvalue()) for f in files or []], name,
+                     size=int(size), overlap=int(overlap), text_field=text_field.strip() or None,
+                     progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+    bar.empty()
     if result:
         st.success(f"Imported {result['documents']} document(s) into **{result['dataset']}**: "
                    f"{result['passages']} passages.")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from pages.ui import guarded
 from studio.exams import importer, read
+from studio.errors import StudioError
 from studio.exams.mapping import FIELD_HELP, FIELDS
 
 st.title("Import exam bank")
@@ -20,6 +21,20 @@ upload = st.file_uploader("Exam bank file", type=[s.lstrip(".") for s in read.SU
 if upload is None:
     st.info("Upload a question bank to see how it will be read.")
     st.stop()
+
+
+def _reset_mapping():
+    for key in [k for k in st.session_state if str(k).startswith("exam_map_")]:
+        del st.session_state[key]
+
+
+# choices belong to the file they were made for: another upload starts from its own name, sheets and
+# detected mapping (not the previous file's, which would import it into the wrong dataset)
+if st.session_state.get("exam_chosen_for") != (upload.name, upload.size):
+    _reset_mapping()
+    for key in ("exam_dataset", "exam_sheets", "exam_no_header"):
+        st.session_state.pop(key, None)
+    st.session_state["exam_chosen_for"] = (upload.name, upload.size)
 
 path = importer.upload_path(upload.name, upload.getvalue())
 sheet_names = guarded(read.sheet_names, path)
@@ -35,7 +50,8 @@ if len(sheet_names) > 1 or sheet_names[0]:
         st.warning("Pick at least one sheet.")
         st.stop()
 c3, c4 = st.columns(2)
-no_header = c3.checkbox("The first row is a question (no header row)", key="exam_no_header")
+no_header = c3.checkbox("No header row: the first row is already a question", key="exam_no_header",
+                        help="Detected from the content; tick it when the first question was taken for a header.")
 judge01 = c4.radio("0/1 judge answers mean", ["0 = 正确, 1 = 错误", "1 = 正确, 0 = 错误"], horizontal=True,
                    key="exam_judge01", help="Banks differ; both real banks seen so far use 0 = 正确.")
 
@@ -54,11 +70,53 @@ for sheet in (sheets or [""]):
 options = importer.ImportOptions(sheets=sheets, no_header=no_header, overrides=overrides,
                                  zero_is_true=judge01.startswith("0"))
 
+
+def mapping_section(plans):
+    """The detected mapping per sheet, with a select per field to change it (also shown when the
+    chosen mapping cannot be read, so a wrong choice can be undone)."""
+    st.subheader("Column mapping")
+    for plan in plans:
+        label = f"Sheet {plan.name}" if plan.name else "Columns"
+        how = "header row " + str(plan.mapping.header_row) if plan.mapping.header_row is not None else "no header row"
+        st.markdown(f"**{label}** · {plan.rows} data rows · {how}")
+        described = plan.mapping.describe()
+        st.dataframe(pd.DataFrame({"field": list(described), "column": list(described.values())}),
+                     hide_index=True, width="content")
+        with st.expander(f"Change the mapping{' of sheet ' + plan.name if plan.name else ''}"):
+            choices = ["auto", "none", *range(1, plan.ncols + 1)]
+            names = {c: plan.mapping.column_label(c - 1) for c in range(1, plan.ncols + 1)}
+            cols = st.columns(4)
+            for i, field in enumerate(FIELDS):
+                key = _map_key(plan.name, field)
+                if st.session_state.get(key, "auto") not in choices:  # a column of another file
+                    del st.session_state[key]
+                cols[i % 4].selectbox(
+                    f"{field} ({FIELD_HELP[field]})", choices, key=key,
+                    format_func=lambda c: {"auto": "(as detected)", "none": "(not mapped)"}.get(c, names.get(c, str(c))))
+        if plan.head:
+            with st.expander("The first rows as read"):
+                width = plan.ncols
+                st.dataframe(pd.DataFrame([[r] + (cells + [None] * (width - len(cells)))[:width] for r, cells in plan.head],
+                                          columns=["row", *[plan.mapping.column_label(c) for c in range(width)]]),
+                             hide_index=True)
+    if overrides:
+        st.button("Reset the mapping to the detected one", key="exam_reset_mapping", on_click=_reset_mapping,
+                  icon=":material/restart_alt:")
+
+
 bar = st.progress(0.0, text="Reading…")
 preview = guarded(importer.preview, path, options, dataset=dataset or None, display_name=upload.name,
                   progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
 bar.empty()
 if preview is None:
+    if overrides:  # the chosen mapping failed: show the detected one so the choice can be changed back
+        try:
+            detected = importer.preview(path, importer.ImportOptions(sheets=sheets, no_header=no_header),
+                                        display_name=upload.name)
+        except StudioError:
+            detected = None
+        if detected is not None:
+            mapping_section(detected.sheets)
     st.stop()
 
 for note in preview.notes:
@@ -76,28 +134,7 @@ if preview.by_type:
     fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
     st.plotly_chart(fig, width="stretch")
 
-st.subheader("Column mapping")
-for plan in preview.sheets:
-    label = f"Sheet {plan.name}" if plan.name else "Columns"
-    how = "header row " + str(plan.mapping.header_row) if plan.mapping.header_row is not None else "no header row"
-    st.markdown(f"**{label}** · {plan.rows} data rows · {how}")
-    described = plan.mapping.describe()
-    st.dataframe(pd.DataFrame({"field": list(described), "column": list(described.values())}),
-                 hide_index=True, width="content")
-    with st.expander(f"Change the mapping{' of sheet ' + plan.name if plan.name else ''}"):
-        choices = ["auto", "none", *range(1, plan.ncols + 1)]
-        names = {c: plan.mapping.column_label(c - 1) for c in range(1, plan.ncols + 1)}
-        cols = st.columns(4)
-        for i, field in enumerate(FIELDS):
-            cols[i % 4].selectbox(
-                f"{field} ({FIELD_HELP[field]})", choices, key=_map_key(plan.name, field),
-                format_func=lambda c: {"auto": "(as detected)", "none": "(not mapped)"}.get(c, names.get(c, str(c))))
-    if plan.head:
-        with st.expander("The first rows as read"):
-            width = plan.ncols
-            st.dataframe(pd.DataFrame([[r] + (cells + [None] * (width - len(cells)))[:width] for r, cells in plan.head],
-                                      columns=["row", *[plan.mapping.column_label(c) for c in range(width)]]),
-                         hide_index=True)
+mapping_section(preview.sheets)
 
 st.subheader("First parsed rows")
 st.dataframe(pd.DataFrame(preview.rows), hide_index=True, width="stretch")
@@ -111,12 +148,22 @@ if preview.duplicates:
     with st.expander(f"Duplicates ({len(preview.duplicates)}): imported, listed for review"):
         st.dataframe(pd.DataFrame(preview.duplicates), hide_index=True, width="stretch")
 
+again = True
+if preview.already_imported:
+    st.warning(f"{preview.already_imported} of the {preview.valid} valid questions are already in **{dataset}** "
+               "(imported before?): importing adds them a second time.", icon=":material/content_copy:")
+    if preview.already_imported == preview.valid:
+        again = st.checkbox("Import them again anyway", key="exam_import_again")
 b1, b2 = st.columns(2)
-go_all = b1.button(f"Import all {preview.total} rows", type="primary", disabled=bool(preview.errors) or not preview.valid,
-                   key="exam_import_all")
+go_all = b1.button(f"Import all {preview.total} rows", type="primary",
+                   disabled=bool(preview.errors) or not preview.valid or not again,
+                   key="exam_import_all",
+                   help="An import lands whole: fix the invalid rows (often a column mapping) or import only the "
+                        "valid ones." if preview.errors else None)
 go_valid = False
 if preview.errors and preview.valid:
-    go_valid = b2.button(f"Import the {preview.valid} valid rows, skip {len(preview.errors)}", key="exam_import_valid")
+    go_valid = b2.button(f"Import the {preview.valid} valid rows, skip {len(preview.errors)}", key="exam_import_valid",
+                         disabled=not again)
 
 if go_all or go_valid:
     options.skip_invalid = go_valid

@@ -13,6 +13,9 @@ from studio.errors import StudioError
 from studio.quality import FLAGS
 
 st.title("Review")
+st.caption("Check each pending sample against its source passage: accept (with your edits) or reject with a "
+           "reason. Keys: **A** accept · **X** reject · **N** next · **P** previous. Only accepted samples go into "
+           "snapshots and training.")
 
 sets = review.datasets_to_review()
 if not sets:

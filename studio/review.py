@@ -56,7 +56,8 @@ def datasets_to_review() -> list[dict]:
     out = []
     for d in datasets.list_all("samples"):
         counts = store.status_counts(d["id"])
-        out.append({"name": d["name"], "pending": counts.get("pending", 0), "total": sum(counts.values())})
+        out.append({"name": d["name"], "pending": counts.get("pending", 0), "accepted": counts.get("accepted", 0),
+                    "total": sum(counts.values())})
     return sorted(out, key=lambda d: (-d["pending"], d["name"]))
 
 

@@ -21,6 +21,8 @@ def studio_env(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("STUDIO_EXPORTS", str(tmp_path / "exports"))
     monkeypatch.setenv("STUDIO_DEMO", "0")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no test needs a model hub; fail fast instead of waiting
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     yield tmp_path
     from store import db

@@ -10,7 +10,7 @@ from store import db
 from studio.corpus import chunk, import_corpus, read
 from studio.corpus.chunking import ARTICLE
 from studio.errors import InputError
-from tests.conftest import DATA, run_cli
+from tests.conftest import DATA, ROOT, run_cli
 
 LAWS = DATA / "corpus" / "laws"
 COUNTS = {"electric_power_law_2018.txt": 75, "work_safety_law_2021.txt": 119,
@@ -167,4 +167,20 @@ def test_a_bad_file_changes_nothing(studio_env, tmp_path):
     with pytest.raises(InputError):
         import_corpus([LAWS / "electric_power_law_2018.txt", tmp_path / "none.txt"], "x")
     assert db.scalar("SELECT count(*) FROM datasets") == 0
+    assert db.scalar("SELECT count(*) FROM passages") == 0
+
+
+def test_page_errors_name_the_uploaded_file_not_its_temporary_copy(studio_env):
+    """Upload errors used to name /tmp/studio-corpus-…/0-bad.jsonl."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/import_corpus.py").run()
+    at.file_uploader(key="corpus_files").set_value(
+        [("bad.jsonl", '{"text": "好的。"}\n{"text": 不是JSON}\n'.encode(), "application/json")])
+    at.text_input(key="corpus_dataset").set_value("坏")
+    at.button[0].click().run()  # a form: its values go in with the submit
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["bad.jsonl, row 2: not valid JSON (Expecting value, column 10)"]
     assert db.scalar("SELECT count(*) FROM passages") == 0

@@ -87,3 +87,49 @@ def test_convert_page_without_banks_and_with_template_editing(studio_env):
     assert any("Saved template 问答体" in s.value for s in at.success)
     at.text_area(key="convert_ins_qa").set_value("{oops}").run()
     assert any("unknown placeholder {oops}" in e.value for e in at.error)
+
+
+def test_a_failing_mapping_can_be_changed_back(studio_env):
+    """A mapping that makes the file unreadable used to hide the mapping selects: the user was stuck."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/import_exam.py").run()
+    at.file_uploader(key="exam_file").set_value((LV.name, LV.read_bytes(), "application/octet-stream")).run()
+    at.selectbox(key="exam_map_pd_question").set_value("none").run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and "no question column" in at.error[0].value and "sheet pd" in at.error[0].value
+    assert at.selectbox(key="exam_map_pd_question").value == "none"  # still there to change back
+    at.button(key="exam_reset_mapping").click().run()
+    assert not at.error and metrics(at)["Valid"] == "516"
+    assert all("page" in i.value for i in at.info if "--" in i.value)  # a page user is told where to act
+
+
+def test_another_upload_starts_from_its_own_name_and_mapping(studio_env):
+    """The dataset name, sheets and mapping of the previous upload used to stick to the next file."""
+    other = DATA / "exam/other_layouts/linux_options_in_one_cell.xlsx"
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/import_exam.py").run()
+    at.file_uploader(key="exam_file").set_value((LV.name, LV.read_bytes(), "application/octet-stream")).run()
+    at.selectbox(key="exam_map_xz_answer").set_value(2).run()
+    at.file_uploader(key="exam_file").set_value((other.name, other.read_bytes(), "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="exam_dataset").value == "linux_options_in_one_cell"
+    assert at.multiselect(key="exam_sheets").value == ["Sheet1"]
+    assert metrics(at) == {"Rows": "4", "Valid": "4", "Invalid": "0", "Duplicates": "0"}
+
+
+def test_importing_the_same_bank_again_asks_first(studio_env):
+    f = DATA / "exam/ceval_format/evalscope_example_val_current.csv"
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/import_exam.py").run()
+    at.file_uploader(key="exam_file").set_value((f.name, f.read_bytes(), "text/csv")).run()
+    at.button(key="exam_import_all").click().run()
+    assert any("Imported 12 questions" in s.value for s in at.success)
+    at.run()
+    assert any("already in" in w.value for w in at.warning)
+    assert at.button(key="exam_import_all").disabled
+    at.checkbox(key="exam_import_again").check().run()
+    assert not at.button(key="exam_import_all").disabled
+    assert db.scalar("SELECT count(*) FROM exam_questions") == 12

@@ -231,3 +231,30 @@ def test_killed_cli_run_resumes_without_loss_or_repeat(studio_env, monkeypatch):
                  (out1 + err1 + done.stdout + done.stderr).encode()]:
         assert KEY.encode() not in blob
     assert db.scalar("SELECT count(*) FROM generation_batches") == 1
+
+
+def test_self_instruct_page_takes_examples_from_a_dataset_with_accepted_samples(laws, server):
+    """The page had no way to name the examples' dataset: self-instruct always failed into a new dataset."""
+    from streamlit.testing.v1 import AppTest
+
+    from studio.generate import background
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/generate.py").run()
+    at.radio(key="gen_strategy").set_value("self-instruct").run()
+    assert not at.exception, at.exception
+    assert any("accept some on the Review page" in w.value for w in at.warning)
+    run(laws, "条例-cloze", "cloze")
+    db.cursor().execute("UPDATE samples SET status = 'accepted'")
+    at.run()
+    assert at.selectbox(key="gen_seed_dataset").value == "条例-cloze"
+    at.text_input(key="gen_model").set_value("m")
+    at.text_input(key="gen_base_url").set_value(server.url)
+    at.number_input(key="gen_limit").set_value(2)
+    at.button(key="gen_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    state = background.wait(("条例", "条例-self-instruct", "self-instruct"), timeout=60)
+    assert state["error"] is None
+    assert db.scalar("SELECT count(*) FROM samples s JOIN datasets d ON d.id = s.dataset_id "
+                     "WHERE d.name = '条例-self-instruct'") == 2

@@ -3,20 +3,23 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Callable
 
 from studio.corpus.chunking import DEFAULT_OVERLAP, DEFAULT_SIZE, Chunk, chunk
 from studio.corpus.readers import SUFFIXES, Document, read
-from studio.errors import InputError
+from studio.errors import InputError, StudioError
 
 __all__ = ["import_corpus", "chunk", "read", "Chunk", "Document", "SUFFIXES", "documents", "passages",
            "DEFAULT_SIZE", "DEFAULT_OVERLAP"]
 
 
 def import_corpus(files: list, dataset: str, *, size: int = DEFAULT_SIZE, overlap: int = DEFAULT_OVERLAP,
-                  text_field: str | None = None, names: list[str] | None = None) -> dict:
+                  text_field: str | None = None, names: list[str] | None = None,
+                  progress: Callable[[float, str], None] | None = None) -> dict:
     """Read, chunk and store files into corpus ``dataset`` in one transaction (all files or none).
 
-    ``files`` are paths; ``names`` (optional) are the names to record instead (uploads from a page).
+    ``files`` are paths; ``names`` (optional) are the names to record and to name in errors instead
+    (uploads from a page, kept in a temporary folder). ``progress(fraction, text)`` is told per file.
     Returns {"dataset", "documents", "passages"}.
     """
     from store import corpus as store_corpus
@@ -32,7 +35,14 @@ def import_corpus(files: list, dataset: str, *, size: int = DEFAULT_SIZE, overla
     for i, f in enumerate(files):
         path = Path(f)
         name = names[i] if names else path.name
-        docs = read(path, text_field=text_field)
+        if progress:
+            progress(i / len(files), f"reading {name} ({i + 1} of {len(files)})")
+        try:
+            docs = read(path, text_field=text_field)
+        except StudioError as err:
+            if err.file == str(path) and name != str(path):  # name the file the user gave, not its temp copy
+                raise type(err)(err.message, file=name, sheet=err.sheet, row=err.row, column=err.column) from None
+            raise
         for d in docs:
             d.source_file = name if len(docs) == 1 else f"{name}#{d.meta.get('line', '')}"
             chunks = chunk(d.text, size, overlap)
@@ -43,6 +53,8 @@ def import_corpus(files: list, dataset: str, *, size: int = DEFAULT_SIZE, overla
             parsed.append((name, hashlib.sha256(path.read_bytes()).hexdigest(), d, chunks))
     options = {"size": size, "overlap": overlap, "text_field": text_field}
     n_docs = n_passages = 0
+    if progress:
+        progress(0.95, f"storing {sum(len(p[3]) for p in parsed):,} passages")
     with db.transaction() as cur:
         dataset_id = datasets.get_or_create(dataset, "corpus", cur=cur)
         imports: dict[str, int] = {}

@@ -137,7 +137,7 @@ def convert(dataset: str, *, to: str, into: str, template_name: str | None = Non
     source = _exam_dataset(dataset)
     into = (into or "").strip()
     if not into:
-        raise InputError("name the dataset to convert into (--into NAME)")
+        raise InputError("name the dataset to convert into")
     if into == dataset:
         raise InputError("convert into another dataset than the exam bank itself")
     t = template(template_name or to)

@@ -73,6 +73,11 @@ class Preview:
     def valid(self) -> int:
         return sum(self.by_type.values())
 
+    @property
+    def already_imported(self) -> int:
+        """Valid rows whose question the target dataset already holds (the file imported before?)."""
+        return sum(1 for d in self.duplicates if d["reason"].startswith("already in the dataset"))
+
     def summary(self, dataset: str, imported: int) -> dict[str, Any]:
         """The CLI contract's summary; ``by_type`` counts what was imported (all zero when nothing was)."""
         return {"dataset": dataset, "imported": imported, "rejected": len(self.errors),
@@ -125,7 +130,7 @@ def _parse_book(book: rd.Workbook, options: ImportOptions, *, dataset_id: int | 
             raise InputError("no questions found (the file holds no data rows)", file=name)
         for p in plans:
             if "question" not in p.mapping.fields:
-                raise InputError("no question column found; name it with --map question=COLUMN "
+                raise InputError("no question column found; map one (the page's column mapping, or --map question=COLUMN) "
                                  f"(columns: {', '.join(p.columns())})", file=name, sheet=p.name or None)
         progress(0.45, "parsing options and answers")
         sx.create_stage(cur)
@@ -155,7 +160,9 @@ def _parse_book(book: rd.Workbook, options: ImportOptions, *, dataset_id: int | 
         if p.mapping.header_row is None:
             notes.append(f"{where}no header row: columns inferred from their content")
         if "answer" not in p.mapping.fields:
-            notes.append(f"{where}no answer column found; map one (e.g. --map answer=7) or every row is rejected")
+            notes.append(f"{where}no answer column found: every row is rejected until one is mapped (the page's column "
+                         "mapping, or --map answer=COLUMN; a bank whose first option is correct maps answer to "
+                         "the first option's column)")
         if p.mapping.options_in_question == "&":
             notes.append(f"{where}options are joined to the question with '&'")
         elif p.mapping.options_in_question:
@@ -164,7 +171,7 @@ def _parse_book(book: rd.Workbook, options: ImportOptions, *, dataset_id: int | 
         notes.append("type codes read from content: " + ", ".join(f"{k} = {v}" for k, v in codes.items()))
     if judge_01:
         notes.append("judge answers use 0/1: read as " + ("0 = 正确, 1 = 错误" if zero_is_true else "1 = 正确, 0 = 错误")
-                     + " (change with --judge-01)")
+                     + " (change it with the page's 0/1 judge setting, or --judge-01)")
     for e in errors:
         e["sheet"] = e["sheet"] or ""
     return Preview(name, book.kind, book.encoding, plans, total, by_type, errors, duplicates, rows, codes,
@@ -245,7 +252,7 @@ def import_exam(path: str | Path, dataset: str, options: ImportOptions | None = 
     path = Path(path)
     name = display_name or path.name
     if not (dataset or "").strip():
-        raise InputError("name the dataset to import into (--dataset NAME)")
+        raise InputError("name the exam dataset to import into")
     found = store_datasets.find(dataset)
     if found and found["kind"] != "exam":
         raise InputError(f"dataset {dataset!r} holds {found['kind']} records, not exam questions")

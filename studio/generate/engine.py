@@ -416,7 +416,7 @@ def run(corpus: str, into: str, strategy: str = "cloze", *, template: str | None
 
         model = model or settings.get("model")
         if not model:
-            raise InputError("no model: give --model (or set STUDIO_MODEL)")
+            raise InputError("no model: name the model to call (Model on the page, --model, or STUDIO_MODEL)")
         client = get_client(base_url, key=key, timeout=opts.timeout, max_retries=opts.client_retries)
         base_url = str(client.base_url)
         caller = Caller(client, model, opts, RateLimiter(opts.rpm))
@@ -429,8 +429,9 @@ def run(corpus: str, into: str, strategy: str = "cloze", *, template: str | None
             seed = datasets.get(seed_dataset, cur=cur)["id"] if seed_dataset else into_id
             examples = store.accepted_examples(seed, cur=cur)
             if not examples:
-                raise InputError(f"self-instruct needs accepted samples as examples in "
-                                 f"{seed_dataset or into!r}; review some first (or give --seed-dataset)")
+                raise InputError(f"self-instruct needs accepted samples as examples in {seed_dataset or into!r}; "
+                                 "accept some on the Review page first, or take the examples from another "
+                                 "dataset (--seed-dataset)")
         if opts.retry_failed:
             store.forget_failures(source["id"], into_id, strategy, cur=cur)
         found = store.open_batch(source["id"], into_id, strategy, cur=cur)

@@ -29,14 +29,14 @@ def free_port() -> int:
 
 @pytest.fixture
 def studio_server(studio_env):
-    """Start ``streamlit run app.py`` on a free port; yield its URL; stop it."""
+    """Start the studio as ``make run`` does (serve.py = ``streamlit run app.py``) on a free port."""
     from store import db
 
     db.close_all()  # the server must be the one process holding the database
     port = free_port()
     log = open(studio_env / "streamlit.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+        [sys.executable, "serve.py", "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -106,6 +106,18 @@ def wait_metric(driver, label, value, timeout=30):
            f"metric {label!r} never showed {value!r} (shows {metric(driver, label)!r})")
 
 
+def selectbox_shows(driver, label) -> str:
+    """What the selectbox labelled ``label`` shows (its label, the chosen value)."""
+    return driver.execute_script("""
+        for (const box of document.querySelectorAll('[data-testid=stMain] [data-testid=stSelectbox]')) {
+            const text = box.innerText;
+            if (text.split('\\n')[0].trim() !== arguments[0]) continue;
+            const values = Array.from(box.querySelectorAll('input')).map(i => i.value);
+            return [text, ...values].join('\\n');
+        }
+        return '';""", label)
+
+
 def wait_main(driver, text, timeout=30):
     _until(driver, lambda d: text in main_text(d), timeout, f"{text!r} never appeared on the page")
 
@@ -191,7 +203,7 @@ def golden_path(shots, url, d):
 
     # 3. Snapshots: freeze the converted dataset
     go(d, "Snapshots", "Snapshots")
-    _until(d, lambda x: PAIRS in main_text(x), message="the converted dataset is not offered")
+    _until(d, lambda x: PAIRS in selectbox_shows(x, "Dataset"), message="the converted dataset is not offered")
     click_button(d, "Create snapshot")
     wait_main(d, "Created snapshot", timeout=60)
     created = next(line for line in main_text(d).splitlines() if "Created snapshot" in line)
@@ -204,9 +216,9 @@ def golden_path(shots, url, d):
     # 4. Train: LoRA on that snapshot with the demo model, a few steps set in the fields
     go(d, "Train", "Train")
     wait_main(d, "python -m trainers.sft", timeout=60)
-    page = main_text(d)
-    assert f"{snapshot_id} ·" in page and f"({n_train} train / {n_val} validation)" in page
-    assert "demo-tiny-llama (demo)" in page  # the copied model is offered, first
+    snap_box = selectbox_shows(d, "Snapshot")
+    assert f"{snapshot_id} ·" in snap_box and f"({n_train} train / {n_val} validation)" in snap_box, snap_box
+    assert "demo-tiny-llama (demo)" in selectbox_shows(d, "Base model")  # the copied model is offered, first
     set_field(d, "max steps", STEPS)
     set_field(d, "logging steps", 2)
     set_field(d, "Run name (optional)", RUN_NAME)
@@ -234,7 +246,7 @@ def golden_path(shots, url, d):
 
     # 5. Compare: the bank's first 3 questions, base vs the run, generate, rate one output
     go(d, "Compare", "Compare")
-    tab = _until(d, lambda x: next((t for t in x.find_elements(By.CSS_SELECTOR, 'button[role="tab"]')
+    tab = _until(d, lambda x: next((t for t in x.find_elements(By.CSS_SELECTOR, '[role="tab"]')
                                     if t.text.strip() == "Exam dataset"), False), 60, "no Exam dataset tab")
     tab.click()
     set_field(d, "First N questions (0: all)", 3)
@@ -244,12 +256,14 @@ def golden_path(shots, url, d):
     select = d.find_element(By.CSS_SELECTOR, '[data-testid="stMultiSelect"] input')
     d.execute_script("arguments[0].scrollIntoView({block: 'center'});", select)
     select.click()
-    option = _until(d, lambda x: next((o for o in x.find_elements(By.CSS_SELECTOR, 'li[role="option"]')
+    option = _until(d, lambda x: next((o for o in x.find_elements(By.CSS_SELECTOR, '[role="option"]')
                                        if RUN_NAME in o.text), False), message="the run is not offered")
     option.click()
     _until(d, lambda x: RUN_NAME in x.find_element(By.CSS_SELECTOR, '[data-testid="stMultiSelect"]').text,
            message="the run was not chosen")
-    d.find_element(By.TAG_NAME, "body").click()  # close the dropdown
+    from selenium.webdriver.common.keys import Keys
+
+    d.switch_to.active_element.send_keys(Keys.ESCAPE)  # close the dropdown
     set_field(d, "Max new tokens", 16)
     click_button(d, "Open comparison")
     click_button(d, "Generate 6 outputs", timeout=60)
@@ -258,9 +272,11 @@ def golden_path(shots, url, d):
     set_field(d, "Your name (rater)", "张工")
     wait_main(d, "you 0")
     # the first prompt's card: its two outputs, base and the run, each with a 1-5 rating
-    cards = _until(d, lambda x: [r for r in x.find_elements(By.CSS_SELECTOR, '[data-testid="stRadio"]')
-                                 if r.text.startswith("Rating")], message="no rating widgets")
-    assert len(cards) == 6
+    def rating_widgets(x):
+        found = [r for r in x.find_elements(By.CSS_SELECTOR, '[data-testid="stRadio"]') if r.text.startswith("Rating")]
+        return found if len(found) == 6 else False  # 3 prompts x 2 systems, each rated 1-5
+
+    cards = _until(d, rating_widgets, message="not 6 rating widgets")
     card_text = d.execute_script("return arguments[0].closest('[data-testid=stForm]').innerText", cards[0])
     assert "base (demo-tiny-llama)" in card_text and RUN_NAME in card_text, card_text
     columns = d.execute_script("return Array.from(arguments[0].closest('[data-testid=stForm]')"
