@@ -12,7 +12,11 @@ from studio import comparisons, prompts, ratings
 from studio.inference import DEFAULT_MAX_NEW_TOKENS, PRESET_HELP, PRESETS
 
 st.title("Compare")
+st.caption("Answer a prompt set with the base model and your runs, read the answers side by side, rate them "
+           "1-5 (blind if you like) or vote A/B. The comparison and your name stay in the URL, so a reload "
+           "or a shared link opens the same place.")
 PAGE_SIZE = 5
+qp = st.query_params
 
 # ---------------------------------------------------------------- prompt sets
 
@@ -98,11 +102,14 @@ saved = comparisons.list_all()
 if not saved:
     st.stop()
 saved_ids = [c["id"] for c in saved]
+if "compare_id" not in st.session_state and str(qp.get("comparison", "")).isdigit():  # a reload or a shared link
+    st.session_state["compare_id"] = int(qp["comparison"])
 if st.session_state.get("compare_id") not in saved_ids:
     st.session_state["compare_id"] = saved_ids[0]
 cid = st.selectbox("Comparison", saved_ids, key="compare_id",
                    format_func=lambda i: next(f"#{c['id']} {c['name']}" for c in saved if c["id"] == i))
 
+qp["comparison"] = str(cid)
 grid = comparisons.grid(cid)
 if grid["missing"]:
     st.warning(f"{grid['missing']} outputs not generated yet.")
@@ -124,7 +131,13 @@ if st.session_state.get("compare_flash"):
 
 systems = grid["systems"]
 labels = {s["id"]: s["label"] for s in systems}
+if "compare_rater" not in st.session_state and qp.get("rater"):
+    st.session_state["compare_rater"] = qp["rater"]
 rater = st.text_input("Your name (rater)", key="compare_rater", placeholder="needed to rate and vote").strip()
+if rater:
+    qp["rater"] = rater
+elif "rater" in qp:
+    del qp["rater"]
 prog = ratings.progress(cid)
 mine = ratings.progress(cid, rater) if rater else {"rated": 0}
 total = max(prog["total"], 1)

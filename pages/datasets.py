@@ -8,6 +8,8 @@ from studio import pairs, samples
 from studio.errors import StudioError
 
 st.title("Datasets")
+st.caption("Browse and edit training pairs page by page, filter them, change many at once (undoable), remove "
+           "duplicates and see length charts. Only **accepted** samples go into snapshots and training.")
 ss = st.session_state
 
 with st.expander("Import training pairs (Alpaca, content/summary, ShareGPT, OpenAI messages, Parquet, CSV, XLSX)",
@@ -36,12 +38,19 @@ if not infos:
     st.info("No sample datasets yet: import a pairs file above, or convert an exam bank / generate from a corpus.")
     st.stop()
 
+
+def _keys(facet: str, order=()) -> list[str]:
+    """Every value of a facet over all datasets: the known order first, then alphabetical."""
+    seen = {k for d in infos for k in d[facet]}
+    return [k for k in order if k in seen] + sorted(seen - set(order), key=str)
+
+
 st.dataframe(pd.DataFrame([{
     "dataset": d["name"], "samples": d["samples"],
-    **{f"status: {k}": v for k, v in d["by_status"].items()},
-    **{f"origin: {k}": v for k, v in d["by_origin"].items()},
-    **{f"type: {k}": v for k, v in d["by_type"].items()},
-} for d in infos]).fillna(0), hide_index=True, width="stretch")
+    **{f"status: {k}": d["by_status"].get(k, 0) for k in _keys("by_status", samples.STATUSES)},
+    **{f"origin: {k}": d["by_origin"].get(k, 0) for k in _keys("by_origin")},
+    **{f"type: {k}": d["by_type"].get(k, 0) for k in _keys("by_type")},
+} for d in infos]), hide_index=True, width="stretch")
 
 names = [d["name"] for d in infos]
 name = st.selectbox("Open dataset", names, key="datasets_name")

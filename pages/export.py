@@ -5,6 +5,8 @@ from pages.ui import guarded
 from studio import export, samples, snapshots
 
 st.title("Export")
+st.caption("Write a dataset or a snapshot as files a trainer reads (ChatGLM, Alpaca, ShareGPT, messages, "
+           "datasets, Parquet, CSV, XLSX), with a README card and a LLaMA-Factory `dataset_info.json`.")
 formats = export.formats()
 c = st.columns([1, 3])
 source = c[0].radio("From", ["dataset", "snapshot"], key="export_source")
@@ -39,12 +41,14 @@ with st.expander("Length warnings (ChatGLM's trainer truncates longer samples si
     max_target = c[1].number_input("max_target_length", 0, 100000, 0, key="export_max_target")
     tokenizer = c[2].text_input("Tokenizer folder (count tokens, not characters)", key="export_tokenizer")
 
-already = guarded(export.exists, out)
+already = guarded(export.exists, out)  # None: the name is unusable, and the error is shown
 force = False
-if already:
+if already is None:
+    st.caption("Choose a plain folder name to export.")
+elif already:
     st.warning(f"`{out}` already exists in the export folder.")
     force = st.checkbox("Overwrite it", key="export_force")
-if st.button("Export", type="primary", disabled=bool(already) and not force, key="export_go"):
+if st.button("Export", type="primary", disabled=already is None or (already and not force), key="export_go"):
     with st.status("Exporting…", expanded=True) as status:
         result = guarded(export.export, format=fmt, out=out, force=force, val_ratio=val_ratio or None, seed=int(seed),
                          statuses=statuses, max_source_length=int(max_source) or None,
@@ -54,7 +58,7 @@ if st.button("Export", type="primary", disabled=bool(already) and not force, key
             status.update(label=f"Exported {result['train']:,} train + {result['validation']:,} validation samples",
                           state="complete")
         else:
-            status.update(label="Export failed", state="error")
+            status.update(label="Export failed", state="error", expanded=True)
     if result:
         for w in result["warnings"]:
             st.warning(w)

@@ -14,6 +14,8 @@ from studio import comparisons, compare_report, exam_eval, judge, ratings, setti
 from studio.llm import api_key
 
 st.title("Results")
+st.caption("What the ratings, A/B votes, a GPT judge and exam accuracy say about each system of a comparison "
+           "(pick the comparison in the sidebar); every table downloads as Markdown or CSV.")
 
 
 def _bars(rows, y_title, key, category=None):

@@ -7,6 +7,8 @@ from pages.ui import guarded
 from studio import runs
 
 st.title("Runs")
+st.caption("Every fine-tune with live progress and loss curves (refreshes by itself while one runs). "
+           "Cancel saves a checkpoint; Resume continues from it; a finished adapter can be trained further or merged.")
 
 rows = guarded(runs.list_runs) or []  # polls active runs: re-attaches live ones, marks dead ones failed
 if not rows:
@@ -44,13 +46,16 @@ def table():
         "final loss": r["final_loss"], "eval loss": r["eval_loss"], "from run": r["parent_run"] or "",
         "base model": r["base_model"], "created": r["created_at"],
     } for r in shown]), hide_index=True, width="stretch",
-        column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
+        column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
+                       "final loss": st.column_config.NumberColumn(format="%.4f"),
+                       "eval loss": st.column_config.NumberColumn(format="%.4f")})
 
 
 table()
 
 ids = [r["id"] for r in rows]
-labels = {r["id"]: f"{r['id']} · {r['name']} ({r['state']})" for r in rows}
+labels = {r["id"]: f"{r['id']} · {r['name']}" if r["name"] else r["id"] for r in rows}
+short = {r["id"]: f"{r['name'] or r['id']} ({r['id'][-4:]})" for r in rows}
 if st.session_state.get("runs_pick_next") in ids:  # set by Start / Train further
     st.session_state["runs_selected"] = st.session_state.pop("runs_pick_next")
 if st.session_state.get("runs_selected") not in ids:
@@ -72,7 +77,10 @@ def detail(run_id: str):
     st.progress(min(1.0, d["progress"]), text=runs.progress_text(d))
     if d["error"]:
         st.error(d["error"])
-    st.plotly_chart(curve_figure([run_id], {run_id: run_id}), key=f"runs_curve_{run_id}")
+    if d["step"] or d["final_loss"] is not None:
+        st.plotly_chart(curve_figure([run_id], short), key=f"runs_curve_{run_id}")
+    else:
+        st.caption("No loss logged yet: the curve appears with the first logged step.")
     with st.expander("Log (last lines)", expanded=d["state"] in ("failed",)):
         st.code(d["log_tail"] or "(empty)", language="text")
 
@@ -122,4 +130,4 @@ if d:
 st.subheader("Compare curves")
 chosen = st.multiselect("Runs", ids, default=ids[: min(3, len(ids))], format_func=labels.get, key="runs_overlay")
 if chosen:
-    st.plotly_chart(curve_figure(chosen, {r: r for r in chosen}), key="runs_overlay_chart")
+    st.plotly_chart(curve_figure(chosen, short), key="runs_overlay_chart")

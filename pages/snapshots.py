@@ -10,14 +10,19 @@ st.caption("A snapshot is a frozen, hashed copy of a dataset's **accepted** samp
            "by seed (stratified by type). Runs train on snapshots, so every adapter traces back to its data. "
            "Freezing the same data twice gives the same snapshot.")
 
-names = [d["name"] for d in samples.samples_datasets()]
+infos = samples.samples_datasets()
+names = [d["name"] for d in infos]
+accepted = {d["name"]: d["by_status"].get("accepted", 0) for d in infos}
 if not names:
     st.info("No sample datasets yet: import or generate samples first.")
     st.stop()
 
 with st.form("snapshots_create"):
     c = st.columns([3, 1, 1, 3])
-    dataset = c[0].selectbox("Dataset", names, key="snapshots_dataset")
+    # a dataset with nothing accepted cannot be frozen: offer the first one that can, and say the counts
+    dataset = c[0].selectbox("Dataset", names, key="snapshots_dataset",
+                             index=next((i for i, n in enumerate(names) if accepted[n]), 0),
+                             format_func=lambda n: f"{n} ({accepted[n]:,} accepted)")
     val_ratio = c[1].number_input("Validation share", 0.0, 0.9, 0.1, 0.05, key="snapshots_val")
     seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="snapshots_seed")
     name = c[3].text_input("Name (optional)", key="snapshots_name")
@@ -50,6 +55,9 @@ st.dataframe(pd.DataFrame([{
 } for r in rows]), hide_index=True, width="stretch")
 
 st.subheader("Compare two snapshots")
+if len(rows) < 2:
+    st.caption("Freeze the dataset again after editing it to see what changed between two snapshots.")
+    st.stop()
 ids = [r["id"] for r in rows]
 labels = {r["id"]: f"{r['id']} · {r['name']}" for r in rows}
 c = st.columns(2)

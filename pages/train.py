@@ -10,7 +10,9 @@ st.caption("Fine-tune a LoRA or P-Tuning v2 adapter in a background process. It 
 
 # --- data
 snaps = snapshots.list_all()
-datasets = [d["name"] for d in samples.samples_datasets()]
+infos = samples.samples_datasets()
+datasets = [d["name"] for d in infos]
+accepted = {d["name"]: d["by_status"].get("accepted", 0) for d in infos}
 if not snaps and not datasets:
     st.info("No training data yet: import or generate samples and accept some first.")
     st.stop()
@@ -22,8 +24,10 @@ if source == "Snapshot":
               for s in snaps}
     snapshot = st.selectbox("Snapshot", list(labels), format_func=labels.get, key="train_snapshot")
 else:
+    # only accepted samples train: offer the first dataset that has some, and say the counts
     dataset = st.selectbox("Dataset (its accepted samples are frozen into a snapshot)", datasets,
-                           key="train_dataset")
+                           index=next((i for i, n in enumerate(datasets) if accepted[n]), 0),
+                           format_func=lambda n: f"{n} ({accepted[n]:,} accepted)", key="train_dataset")
 
 # --- base model
 models = runs.base_models()

@@ -35,7 +35,7 @@ def _grouped(column: str, path) -> dict[int, dict[str, int]]:
 
 def recent_runs(limit: int = 10, path=None) -> list[dict[str, Any]]:
     """The latest runs with state and progress."""
-    return db.rows("""SELECT id, name, method, base_model, state, step, total, final_loss, created_at
+    return db.rows("""SELECT id, name, method, base_model, state, step, total, final_loss, eval_loss, created_at
                       FROM runs ORDER BY created_at DESC LIMIT ?""", [limit], path=path)
 
 
@@ -48,3 +48,25 @@ def totals(path=None) -> dict[str, int]:
                          (SELECT count(*) FROM snapshots) AS snapshots,
                          (SELECT count(*) FROM runs) AS runs""", path=path)
     return dict(r)
+
+
+def dataset_progress(path=None) -> dict[int, dict[str, Any]]:
+    """Per dataset id, how far it went down the loop: samples derived from its questions or passages,
+    snapshots of it (and the latest), runs trained on those snapshots (and how many finished)."""
+    out: dict[int, dict[str, Any]] = {}
+    for r in db.rows("""
+        SELECT d.id,
+          (SELECT count(*) FROM samples s WHERE s.question_id IN
+              (SELECT q.id FROM exam_questions q WHERE q.dataset_id = d.id)) AS derived_from_questions,
+          (SELECT count(*) FROM samples s WHERE s.passage_id IN
+              (SELECT p.id FROM passages p WHERE p.dataset_id = d.id)) AS derived_from_passages,
+          (SELECT count(*) FROM snapshots n WHERE n.dataset_id = d.id) AS snapshots,
+          (SELECT n.id FROM snapshots n WHERE n.dataset_id = d.id ORDER BY n.created_at DESC LIMIT 1)
+              AS latest_snapshot,
+          (SELECT count(*) FROM runs r JOIN snapshots n ON r.snapshot_id = n.id WHERE n.dataset_id = d.id)
+              AS runs,
+          (SELECT count(*) FROM runs r JOIN snapshots n ON r.snapshot_id = n.id
+              WHERE n.dataset_id = d.id AND r.state = 'done') AS runs_done
+        FROM datasets d""", path=path):
+        out[r["id"]] = r
+    return out
