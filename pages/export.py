@@ -1,4 +1,6 @@
 """Export: a dataset or a snapshot in the format a trainer reads, with a card and a LLaMA-Factory entry."""
+from pathlib import Path
+
 import streamlit as st
 
 from pages.ui import guarded
@@ -64,3 +66,6 @@ if st.button("Export", type="primary", disabled=already is None or (already and 
             st.warning(w)
         st.success(f"Written to `{result['out']}`")
         st.code("\n".join(result["files"]), language=None)
+        st.download_button("Download .zip", data=lambda: export.zip_folder(result["out"]),
+                           file_name=f"{Path(result['out']).name}.zip", mime="application/zip",
+                           on_click="ignore", icon=":material/download:", key="export_download")

@@ -198,3 +198,17 @@ def formats() -> dict[str, str]:
 def format_note(name: str) -> str:
     """How the trainer reads a format (shown beside the menu)."""
     return registry.get(name).note
+
+
+def zip_folder(folder: str | Path) -> bytes:
+    """An export folder as zip bytes, for a browser download (the page's "Download .zip")."""
+    import io
+    import zipfile
+
+    folder = Path(folder)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                z.write(f, f"{folder.name}/{f.relative_to(folder).as_posix()}")
+    return buf.getvalue()

@@ -103,3 +103,24 @@ def test_compare_keeps_the_comparison_and_the_rater_in_the_url(demo_model):
     assert not again.exception, again.exception
     assert again.selectbox(key="compare_id").value == first
     assert again.text_input(key="compare_rater").value == "张工"
+
+
+def test_export_writes_and_offers_the_folder_as_a_zip(studio_env):
+    import io
+    import json
+    import zipfile
+
+    from studio import export
+
+    seed()
+    at = open_page("pages/export.py")
+    out_key = next(t.key for t in at.text_input if t.key.startswith("export_out_"))
+    at.text_input(key=out_key).set_value("b-alpaca").run()
+    at.button(key="export_go").click().run()
+    assert not at.exception and any("Written to" in s.value for s in at.success)
+    folder = studio_env / "exports" / "b-alpaca"
+    assert (folder / "README.md").exists()
+    names = zipfile.ZipFile(io.BytesIO(export.zip_folder(folder))).namelist()
+    assert "b-alpaca/README.md" in names and "b-alpaca/dataset_info.json" in names
+    info = json.loads(zipfile.ZipFile(io.BytesIO(export.zip_folder(folder))).read("b-alpaca/dataset_info.json"))
+    assert info  # LLaMA-Factory's registry travels with the download
