@@ -133,7 +133,11 @@ systems = grid["systems"]
 labels = {s["id"]: s["label"] for s in systems}
 if "compare_rater" not in st.session_state and qp.get("rater"):
     st.session_state["compare_rater"] = qp["rater"]
-rater = st.text_input("Your name (rater)", key="compare_rater", placeholder="needed to rate and vote").strip()
+name_col, hint_col = st.columns([1, 2], vertical_alignment="bottom")
+rater = name_col.text_input("Your name (rater)", key="compare_rater", placeholder="needed to rate and vote").strip()
+if not rater:  # the hint sits next to the box it is about
+    hint_col.info("Enter your name to rate and vote: your ratings and votes are saved under it.",
+                  icon=":material/badge:")
 if rater:
     qp["rater"] = rater
 elif "rater" in qp:
@@ -192,8 +196,6 @@ if mode in ("Grid", "Blind rating"):
                         st.rerun()
             if blind and all_rated:
                 st.caption("Revealed: " + ", ".join(f"System {n} = {labels[s]}" for n, s in enumerate(order, 1)))
-    if not rater:
-        st.info("Enter your name to rate.")
 else:
     if len(systems) < 2:
         st.info("The arena needs at least two systems.")
@@ -222,5 +224,3 @@ else:
         st.rerun()
     if voted:
         st.success(f"Your vote: {voted['winner'].replace('_', ' ')} (A = {labels[a]}, B = {labels[b]})")
-    elif not rater:
-        st.info("Enter your name to vote.")

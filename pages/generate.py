@@ -163,10 +163,17 @@ progress()
 st.subheader("Batches")
 rows = generate.batches(limit=50)
 if rows:
-    table = pd.DataFrame([{k: b[k] for k in ("id", "corpus", "into_dataset", "strategy", "model", "display_state",
-                                             "passages_done", "passages_total", "passages_failed", "samples",
-                                             "requests", "tokens", "cost", "updated_at")} for b in rows])
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(generate.batches_table(rows)), hide_index=True, width="stretch",
+                 column_config={"Tokens": st.column_config.NumberColumn(format="localized"),
+                                "Estimated cost": st.column_config.NumberColumn(
+                                    format="%.4f", help="from the prices per 1M tokens set when the batch ran")})
+    if any(b["tokens"] for b in rows):
+        st.plotly_chart(generate.batches_chart(rows), key="gen_batches_chart", width="stretch")
+        if not any(b["cost"] for b in rows):
+            st.caption("Estimated costs are 0 until a batch runs with prices per 1M tokens set above.")
+    else:
+        st.caption("No tokens used yet (cloze makes no requests): tokens and estimated cost per batch are "
+                   "plotted here once an LLM batch runs.")
     pick = st.selectbox("Requests of batch", [b["id"] for b in rows], key="gen_log_batch")
     with st.expander("Failures"):
         fails = generate.failures(pick)

@@ -44,27 +44,44 @@ method = st.radio("Method", list(runs.PRESETS), format_func=runs.PRESET_LABELS.g
 preset = runs.preset(method, base_model)
 hidden = {"lora": {"pre_seq_len", "prefix_projection"},
           "prefix": {"lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"}}[method]
+fields = [f for f in runs.config_fields() if f["name"] not in hidden]
 values = {}
-for group in ("data", "adapter", "optimisation", "model", "launch"):
-    fields = [f for f in runs.config_fields() if f["group"] == group and f["name"] not in hidden]
-    with st.expander(group.capitalize(), expanded=group in ("adapter", "optimisation")):
+
+
+def field(col, f):
+    """One editable setting: a readable label, its config name and --flag in the help."""
+    default = preset.get(f["name"], f["default"])
+    key = f"train_{method}_{f['name']}"
+    label = f["label"]
+    help_ = f"{f['help']}\n\nConfig `{f['name']}` · CLI `python -m studio train {f['flag']}`"
+    if f["type"] == "bool":
+        return col.checkbox(label, value=bool(default), help=help_, key=key)
+    if f["type"] == "int":
+        return int(col.number_input(label, value=int(default), step=1, help=help_, key=key))
+    if f["type"] == "float":
+        return float(col.number_input(label, value=float(default), format="%g", help=help_, key=key))
+    if f["type"] == "tuple":
+        return col.text_input(label, value=",".join(default), help=help_, key=key)
+    return col.text_input(label, value=str(default), help=help_, key=key)
+
+
+st.subheader("Settings")
+basic = sorted((f for f in fields if f["basic"]), key=lambda f: runs.BASIC_FIELDS.index(f["name"]))
+cols = st.columns(3)
+for i, f in enumerate(basic):
+    values[f["name"]] = field(cols[i % 3], f)
+GROUPS = {"adapter": "Adapter", "optimisation": "Batches, schedule, logging and checkpoints",
+          "model": "Model loading", "data": "Data", "launch": "Launch (GPUs)"}
+with st.expander("Advanced: adapter, batches, schedule, checkpoints, GPUs"):
+    st.caption("The method's preset fills these; hover a field's ⓘ for its config name and `--flag`.")
+    for group in list(GROUPS) + sorted({f["group"] for f in fields} - set(GROUPS)):  # none is ever dropped
+        rest = [f for f in fields if f["group"] == group and not f["basic"]]
+        if not rest:
+            continue
+        st.markdown(f"**{GROUPS.get(group, group.capitalize())}**")
         cols = st.columns(3)
-        for i, f in enumerate(fields):
-            default = preset.get(f["name"], f["default"])
-            key = f"train_{method}_{f['name']}"
-            label = f["name"].replace("_", " ")
-            col = cols[i % 3]
-            if f["type"] == "bool":
-                values[f["name"]] = col.checkbox(label, value=bool(default), help=f["help"], key=key)
-            elif f["type"] == "int":
-                values[f["name"]] = int(col.number_input(label, value=int(default), step=1, help=f["help"], key=key))
-            elif f["type"] == "float":
-                values[f["name"]] = float(col.number_input(label, value=float(default), format="%g",
-                                                           help=f["help"], key=key))
-            elif f["type"] == "tuple":
-                values[f["name"]] = col.text_input(label, value=",".join(default), help=f["help"], key=key)
-            else:
-                values[f["name"]] = col.text_input(label, value=str(default), help=f["help"], key=key)
+        for i, f in enumerate(rest):
+            values[f["name"]] = field(cols[i % 3], f)
 name = st.text_input("Run name (optional)", key="train_name")
 
 st.caption("The command the run will start:")

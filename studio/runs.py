@@ -59,6 +59,40 @@ PRESET_LABELS = {
 # fields the studio sets itself, never typed by people
 MANAGED = ("base_model", "train_file", "validation_file", "from_adapter", "parent_run", "run_id", "method")
 
+# What people read on the Train page; the config name stays visible (in the label or its help) so ML
+# engineers can map a field to `--flag` of `python -m studio train` and to config.json.
+FIELD_LABELS = {
+    "trust_remote_code": "Run the model's own code (trust_remote_code)",
+    "device": "Device (auto, cuda, cpu)",
+    "max_source_length": "Max prompt tokens",
+    "max_target_length": "Max response tokens",
+    "lora_r": "LoRA rank (r)",
+    "lora_alpha": "LoRA scaling (alpha)",
+    "lora_dropout": "LoRA dropout",
+    "lora_target_modules": "LoRA target modules (comma-separated, empty = all linear)",
+    "pre_seq_len": "Prefix length in virtual tokens (pre_seq_len)",
+    "prefix_projection": "Learn the prefix through an MLP (prefix_projection)",
+    "learning_rate": "Learning rate",
+    "epochs": "Epochs",
+    "max_steps": "Max steps (0 = use epochs)",
+    "batch_size": "Batch size per device",
+    "gradient_accumulation_steps": "Gradient accumulation steps",
+    "warmup_ratio": "Warm-up share of steps (warmup_ratio)",
+    "lr_scheduler": "Learning-rate schedule (lr_scheduler)",
+    "weight_decay": "Weight decay",
+    "seed": "Random seed",
+    "logging_steps": "Log metrics every N steps",
+    "eval_steps": "Evaluate every N steps (0 = about 10 per run)",
+    "save_steps": "Save a checkpoint every N steps (0 = about 5 per run)",
+    "save_total_limit": "Checkpoints kept on disk",
+    "group_by_length": "Batch rows of similar length (group_by_length)",
+    "num_processes": "GPUs (num_processes)",
+    "deepspeed": "DeepSpeed ZeRO-2 (with several GPUs)",
+}
+# the settings a domain expert sets (data, base model and method have their own widgets); the rest are
+# shown under "Advanced"
+BASIC_FIELDS = ("epochs", "max_steps", "learning_rate", "max_source_length", "max_target_length")
+
 _lock = threading.RLock()                    # refresh/start/cancel from the page's threads, one at a time
 _children: dict[str, subprocess.Popen] = {}  # processes this process launched (polled: no zombies)
 _tokenizers: dict[str, Any] = {}
@@ -85,7 +119,9 @@ def config_fields() -> list[dict[str, Any]]:
         if f.name in MANAGED:
             continue
         out.append({"name": f.name, "group": groups.get(f.name, ""), "default": f.default,
-                    "type": type(f.default).__name__, "help": helps.get(f.name, "")})
+                    "type": type(f.default).__name__, "help": helps.get(f.name, ""),
+                    "label": FIELD_LABELS.get(f.name, f.name.replace("_", " ")),
+                    "flag": "--" + f.name.replace("_", "-"), "basic": f.name in BASIC_FIELDS})
     return out
 
 

@@ -258,3 +258,9 @@ def test_self_instruct_page_takes_examples_from_a_dataset_with_accepted_samples(
     assert state["error"] is None
     assert db.scalar("SELECT count(*) FROM samples s JOIN datasets d ON d.id = s.dataset_id "
                      "WHERE d.name = '条例-self-instruct'") == 2
+    # the batches table reads in words and its tokens and costs are plotted per batch
+    at.run()
+    table = next(df.value for df in at.dataframe if "Estimated cost" in df.value.columns)
+    assert {"State", "Passages done", "Tokens"} <= set(table.columns) and "display_state" not in table.columns
+    charts = at.get("plotly_chart")
+    assert charts and "Tokens (prompt + completion)" in charts[0].proto.spec

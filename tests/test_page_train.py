@@ -36,6 +36,13 @@ def test_train_page_estimates_starts_and_the_runs_page_follows(studio_env, model
     assert at.number_input(key="train_prefix_learning_rate").value == pytest.approx(2e-2)
     at.radio(key="train_method").set_value("lora").run()
     assert at.number_input(key="train_lora_lora_r").value == 8 and at.number_input(key="train_lora_lora_alpha").value == 16
+    # readable labels; the config name and --flag stay in the help; the expert's few fields are not under Advanced
+    lora_r = at.number_input(key="train_lora_lora_r")
+    assert lora_r.label == "LoRA rank (r)" and "`lora_r`" in lora_r.help and "--lora-r" in lora_r.help
+    advanced = next(e for e in at.expander if e.label.startswith("Advanced"))
+    inside = {w.key for w in advanced.number_input}
+    assert "train_lora_lora_r" in inside and "train_lora_eval_steps" in inside
+    assert not inside & {"train_lora_max_steps", "train_lora_epochs", "train_lora_learning_rate"}
 
     at.number_input(key="train_lora_max_steps").set_value(6)
     at.number_input(key="train_lora_logging_steps").set_value(2)

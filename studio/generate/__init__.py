@@ -9,7 +9,7 @@ from studio.generate.engine import Options, run
 from studio.generate.prompting import BUILTIN, DEFAULT_FOR, STRATEGIES
 
 __all__ = ["Options", "run", "STRATEGIES", "templates", "template", "save_template", "preview", "batches",
-           "batch", "request_stop", "requests", "failures", "DEFAULT_FOR"]
+           "batch", "batches_table", "batches_chart", "BATCH_COLUMNS", "request_stop", "requests", "failures", "DEFAULT_FOR"]
 
 
 def templates(strategy: str | None = None) -> list[dict]:
@@ -82,6 +82,36 @@ def batches(limit: int = 50) -> list[dict]:
     for b in out:
         b["display_state"] = _display_state(b)
     return out
+
+
+# the batches table's columns, in order, with the names people read on the Generate page
+BATCH_COLUMNS = {"id": "Batch", "corpus": "Corpus", "into_dataset": "Into dataset", "strategy": "Strategy",
+                 "model": "Model", "display_state": "State", "passages_done": "Passages done",
+                 "passages_total": "Passages in all", "passages_failed": "Passages failed", "samples": "Samples",
+                 "requests": "Requests", "tokens": "Tokens", "cost": "Estimated cost", "updated_at": "Updated"}
+
+
+def batches_table(rows: list[dict]) -> list[dict]:
+    """The batches as table rows keyed by their readable column names (:data:`BATCH_COLUMNS`)."""
+    return [{label: b.get(k) for k, label in BATCH_COLUMNS.items()} for b in rows]
+
+
+def batches_chart(rows: list[dict]):
+    """A plotly figure: tokens and estimated cost per batch, side by side, oldest batch first."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    rows = sorted(rows, key=lambda b: b["id"])
+    names = [f"#{b['id']} {b['into_dataset']} ({b['strategy']})" for b in rows]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Tokens (prompt + completion)", "Estimated cost"))
+    fig.add_trace(go.Bar(x=names, y=[int(b["tokens"] or 0) for b in rows], name="tokens",
+                         hovertemplate="%{x}<br>%{y:,} tokens<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=[float(b["cost"] or 0) for b in rows], name="estimated cost",
+                         hovertemplate="%{x}<br>cost %{y:.4f}<extra></extra>"), row=1, col=2)
+    fig.update_layout(showlegend=False, height=320, margin={"t": 40, "b": 10, "l": 10, "r": 10})
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(rangemode="tozero")
+    return fig
 
 
 def batch(batch_id: int) -> dict:
