@@ -158,7 +158,7 @@ if not prompt_rows:
 def _reference(p):
     if p["reference"]:
         st.caption("Reference")
-        st.markdown(f"> {p['reference']}".replace("\n", "\n> "))
+        st.text(p["reference"])
 
 
 if mode in ("Grid", "Blind rating"):
@@ -168,7 +168,8 @@ if mode in ("Grid", "Blind rating"):
     my = ratings.my_ratings(cid, rater) if rater else {}
     for p in prompt_rows[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]:
         with st.container(border=True):
-            st.markdown(f"**{p['ord'] + 1}.** `{p['category'] or '—'}` {p['prompt']}")
+            st.markdown(f"**{p['ord'] + 1}.** `{p['category'] or '—'}`")
+            st.text(p["prompt"])  # as written: line breaks kept, no Markdown read into * _ #
             _reference(p)
             order = comparisons.blind_order(cid, p["prompt_id"], list(p["outputs"])) if blind else list(p["outputs"])
             all_rated = bool(rater) and all(p["outputs"][s]["generation_id"] in my for s in order)
@@ -206,7 +207,8 @@ else:
     a, b = comparisons.arena_pair(cid, p["prompt_id"], present, i // len(prompt_rows))
     ga, gb = p["outputs"][a]["generation_id"], p["outputs"][b]["generation_id"]
     voted = ratings.my_votes(cid, rater).get(frozenset((ga, gb))) if rater else None
-    st.markdown(f"**Prompt {p['ord'] + 1}** `{p['category'] or '—'}` {p['prompt']}")
+    st.markdown(f"**Prompt {p['ord'] + 1}** `{p['category'] or '—'}`")
+    st.text(p["prompt"])
     _reference(p)
     ca, cb = st.columns(2)
     ca.markdown("**A**" + (f" — {labels[a]}" if voted else ""))

@@ -15,7 +15,7 @@ from studio.llm import api_key
 
 st.title("Results")
 st.caption("What the ratings, A/B votes, a GPT judge and exam accuracy say about each system of a comparison "
-           "(pick the comparison in the sidebar); every table downloads as Markdown or CSV.")
+           "(pick the comparison below); every table downloads as Markdown or CSV.")
 
 
 def _bars(rows, y_title, key, category=None):
@@ -38,18 +38,17 @@ def _table(rows, cols):
 
 
 saved = comparisons.list_all()
-tab_ratings, tab_judge, tab_exam = st.tabs(["Ratings and votes", "GPT judge", "Exam accuracy"])
 
 if saved:
     ids = [c["id"] for c in saved]
     if st.session_state.get("results_id") not in ids:
         st.session_state["results_id"] = st.session_state.get("compare_id") if st.session_state.get(
             "compare_id") in ids else ids[0]
-    with st.sidebar:
-        cid = st.selectbox("Comparison", ids, key="results_id",
-                           format_func=lambda i: next(f"#{c['id']} {c['name']}" for c in saved if c["id"] == i))
+    cid = st.selectbox("Comparison", ids, key="results_id",
+                       format_func=lambda i: next(f"#{c['id']} {c['name']}" for c in saved if c["id"] == i))
 else:
     cid = None
+tab_ratings, tab_judge, tab_exam = st.tabs(["Ratings and votes", "GPT judge", "Exam accuracy"])
 
 with tab_ratings:
     if cid is None:

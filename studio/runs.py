@@ -53,7 +53,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                "max_source_length": 200, "max_target_length": 256, "epochs": 3.0, "batch_size": 8},
 }
 PRESET_LABELS = {
-    "lora": "LoRA (r 8, alpha 16, lr 2e-4)",
+    "lora": "LoRA (r 8, alpha 16; lr 2e-4, 5e-3 on the random demo model)",
     "prefix": "P-Tuning v2, ChatGLM recipe (pre_seq_len 128, source 200, target 256, lr 2e-2)",
 }
 # fields the studio sets itself, never typed by people

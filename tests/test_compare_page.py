@@ -43,6 +43,7 @@ def test_generate_rate_blind_reveal_and_reload(runs, demo_model):
     grid = comparisons.grid(comp["id"])
     assert grid["missing"] == 0 and comp["systems"] == ["base", "run-a"]
     assert "高压" in texts(at) and "安规 LoRA (run-a)" in texts(at)   # the open grid names the systems
+    assert PAIRS_A[0][0] in [t.value for t in at.text]  # the prompt as written: no Markdown, line breaks kept
 
     rater_view(at, "张三", "Blind rating")
     shown = texts(at)
