@@ -622,17 +622,21 @@ def _used(*templates: list[tuple[str, str]]) -> set[str]:
     return {PLACEHOLDERS[name] for t in templates for _, name in t if name}
 
 
+def _rendered(instruction, output, qtypes, shuffle: int, seed: int):
+    """What the preview and the conversion both render questions with: the source rows (with shuffled
+    copies), the two template expressions and the type filter, each with its parameters."""
+    src, p_src = _source_sql(shuffle, seed, _used(instruction, output))
+    ins, p_ins = _render_expr(instruction)
+    out, p_out = _render_expr(output)
+    where, p_where = ("WHERE qtype IN (SELECT unnest(?::VARCHAR[]))", [list(qtypes)]) if qtypes else ("", [])
+    return src, p_src, ins, p_ins, out, p_out, where, p_where
+
+
 def render_rows(dataset_id: int, instruction: list[tuple[str, str]], output: list[tuple[str, str]],
                 *, limit: int = 5, qtypes: tuple[str, ...] | None = None, shuffle: int = 0, seed: int = 0,
                 cur=None) -> list[dict[str, Any]]:
     """A live preview: the first ``limit`` questions rendered through a template."""
-    src, p_src = _source_sql(shuffle, seed, _used(instruction, output))
-    ins, p_ins = _render_expr(instruction)
-    out, p_out = _render_expr(output)
-    where, p_where = "", []
-    if qtypes:
-        where = "WHERE qtype IN (SELECT unnest(?::VARCHAR[]))"
-        p_where = [list(qtypes)]
+    src, p_src, ins, p_ins, out, p_out, where, p_where = _rendered(instruction, output, qtypes, shuffle, seed)
     sql = f"""{src}
     SELECT id AS question_id, copy, qtype, {ins} AS instruction, {out} AS output FROM r {where}
     ORDER BY id, copy LIMIT ?"""
@@ -644,13 +648,7 @@ def insert_samples(cur, source_id: int, target_id: int, instruction, output, *, 
                    prefix: str | None, system: str | None, qtypes: tuple[str, ...] | None,
                    shuffle: int = 0, seed: int = 0) -> int:
     """Render every question of ``source_id`` and insert the pairs into ``target_id`` (status accepted)."""
-    src, p_src = _source_sql(shuffle, seed, _used(instruction, output))
-    ins, p_ins = _render_expr(instruction)
-    out, p_out = _render_expr(output)
-    where, p_where = "", []
-    if qtypes:
-        where = "WHERE qtype IN (SELECT unnest(?::VARCHAR[]))"
-        p_where = [list(qtypes)]
+    src, p_src, ins, p_ins, out, p_out, where, p_where = _rendered(instruction, output, qtypes, shuffle, seed)
     sql = f"""
     INSERT INTO samples (dataset_id, instruction, input, output, system, status, tags, origin, qtype,
                          question_id, import_id, source_file, source_row, template)
