@@ -9,10 +9,9 @@ import json
 import pandas as pd
 import streamlit as st
 
-from pages.ui import guarded
+from pages.ui import api_key, guarded
 from studio import corpus, generate, review, settings
 from studio.generate import background
-from studio.llm import api_key
 
 STRATEGY_HELP = {
     "qa": "passage → questions → answers from the passage (two steps, Reliable-Self-Instruct)",
@@ -21,13 +20,6 @@ STRATEGY_HELP = {
     "cloze": "offline, no endpoint: key terms (numbers with units, 《》 and quoted terms, defined terms) "
              "become ___ and are the answer",
 }
-
-
-def _secrets() -> dict:
-    try:
-        return dict(st.secrets)
-    except Exception:  # no secrets file: the key comes from the environment or nowhere
-        return {}
 
 
 st.title("Generate samples")
@@ -87,7 +79,7 @@ if strategy != "cloze":
                              placeholder="https://api.deepseek.com/v1")
     model = e2.text_input("Model", settings.get("model"), key="gen_model")
     key_name = settings.get("api_key_env")
-    has_key = api_key(_secrets()) is not None
+    has_key = api_key() is not None
     st.caption(f"API key: {'found' if has_key else 'not set'} (`{key_name}` in the environment or Streamlit "
                f"secrets; never stored). A local endpoint (127.0.0.1) needs none.")
     o1, o2, o3, o4 = st.columns(4)
@@ -102,7 +94,7 @@ if strategy != "cloze":
                             price_in=float(price_in), price_out=float(price_out), limit=int(limit) or None,
                             n=int(n), temperature=float(temperature))
     run_kwargs = {"template": template_name, "model": model.strip() or None, "base_url": base_url.strip() or None,
-                  "key": api_key(_secrets()), "options": opts}
+                  "key": api_key(), "options": opts}
     if strategy == "self-instruct":
         with_examples = [d["name"] for d in review.datasets_to_review() if d["accepted"]]
         if not with_examples:

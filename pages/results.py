@@ -9,9 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.ui import guarded, shown_errors
+from pages.ui import api_key, guarded, shown_errors
 from studio import comparisons, compare_report, exam_eval, judge, ratings, settings
-from studio.llm import api_key
 
 st.title("Results")
 st.caption("What the ratings, A/B votes, a GPT judge and exam accuracy say about each system of a comparison "
@@ -119,14 +118,9 @@ with tab_judge:
                 def show(done, total, label):
                     bar.progress(done / total if total else 1.0, text=f"{done} / {total} requests")
 
-                secrets = {}
-                try:
-                    secrets = dict(st.secrets)
-                except Exception:  # noqa: BLE001 - no secrets file is fine
-                    pass
                 with shown_errors():
                     r = judge.judge_comparison(cid, model=jmodel, base_url=jurl or None, template_name=jtemplate,
-                                               key=api_key(secrets), progress=show)
+                                               key=api_key(), progress=show)
                     status.update(label=f"{r['scored']} scored, {r['unparsed']} unparsed, {r['failed']} failed "
                                         f"requests", state="complete")
         with st.expander("Your own judge template"):

@@ -40,3 +40,14 @@ def guarded(func, *args, **kwargs):
     except StudioError as err:
         st.error(str(err), icon=":material/error:")
         return None
+
+
+def api_key() -> str | None:
+    """The API key from the environment, else from Streamlit secrets (never stored anywhere)."""
+    from studio import llm
+
+    try:
+        secrets = dict(st.secrets)
+    except Exception:  # noqa: BLE001 - no secrets file: the key comes from the environment or nowhere
+        secrets = {}
+    return llm.api_key(secrets)
