@@ -13,6 +13,7 @@ PAGES = {
     ],
     "Data": [
         st.Page("pages/import_exam.py", title="Import exam bank", icon=":material/quiz:"),
+        st.Page("pages/questions.py", title="Exam questions", icon=":material/edit_note:"),
         st.Page("pages/import_corpus.py", title="Import corpus", icon=":material/article:"),
         st.Page("pages/convert.py", title="Convert", icon=":material/transform:"),
         st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),

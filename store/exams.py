@@ -716,3 +716,56 @@ def save_template(name: str, body: dict, *, cur=None) -> int:
 
 def delete_template(name: str, *, cur=None) -> None:
     (cur or db.cursor()).execute("DELETE FROM templates WHERE kind = 'convert' AND name = ? AND NOT builtin", [name])
+
+
+# ------------------------------------------------------------------ editing questions (the Exam questions page)
+
+_FIND_WHERE = """dataset_id = ?
+    AND (?::VARCHAR IS NULL OR qtype = ?)
+    AND (?::VARCHAR IS NULL OR ?::BIGINT = id OR strpos(lower(concat_ws(' ', question, options::VARCHAR,
+         answer_text, basis, subject, ext_id)), lower(?)) > 0)"""
+
+
+def _find_params(dataset_id: int, search: str | None, qtype: str | None) -> list:
+    as_id = int(search.lstrip("#")) if search and search.lstrip("#").isdigit() else None
+    return [dataset_id, qtype, qtype, search or None, as_id, search or ""]
+
+
+def find_questions(dataset_id: int, *, search: str | None = None, qtype: str | None = None, limit: int = 20,
+                   offset: int = 0, cur=None) -> tuple[int, list[dict[str, Any]]]:
+    """(how many match, one page of them): questions of a dataset whose text, options, answer, basis,
+    subject or own id contain ``search`` (``#12`` / ``12`` also finds question 12), of type ``qtype``."""
+    params = _find_params(dataset_id, search, qtype)
+    total = db.scalar(f"SELECT count(*) FROM exam_questions WHERE {_FIND_WHERE}", params, cur=cur)
+    page = db.rows(f"""SELECT id, ext_id, subject, qtype, question, options, answer_labels, answer_text, basis,
+                              source_file, source_sheet, source_row, version, updated_at
+                       FROM exam_questions WHERE {_FIND_WHERE} ORDER BY id LIMIT ? OFFSET ?""",
+                   params + [limit, offset], cur=cur)
+    return total, page
+
+
+def get_question(question_id: int, *, cur=None) -> dict[str, Any] | None:
+    return db.one("""SELECT id, dataset_id, ext_id, subject, qtype, question, options, answer_labels, answer_text,
+                            basis, source_file, source_sheet, source_row, version, updated_at
+                     FROM exam_questions WHERE id = ?""", [question_id], cur=cur)
+
+
+def converted_pairs(question_ids: list[int], *, cur=None) -> list[dict[str, Any]]:
+    """Per question and target dataset: the pairs converted from it, and how many predate its last fix."""
+    if not question_ids:
+        return []
+    return db.rows("""SELECT s.question_id, d.name AS dataset, s.origin, count(*) AS n,
+                             count(*) FILTER (WHERE s.created_at < q.updated_at) AS stale
+                      FROM samples s JOIN datasets d ON d.id = s.dataset_id JOIN exam_questions q ON q.id = s.question_id
+                      WHERE s.question_id IN (SELECT unnest(?::BIGINT[])) AND s.origin LIKE 'exam-%'
+                      GROUP BY ALL ORDER BY s.question_id, dataset, s.origin""", [list(question_ids)], cur=cur)
+
+
+def converted_targets(dataset_id: int, *, cur=None) -> list[dict[str, Any]]:
+    """The datasets holding pairs converted from a bank: per target and origin, the pairs, how many predate
+    their question's last fix, and the template most of them were rendered with."""
+    return db.rows("""SELECT d.name AS dataset, s.origin, count(*) AS n,
+                             count(*) FILTER (WHERE s.created_at < q.updated_at) AS stale, mode(s.template) AS template
+                      FROM samples s JOIN exam_questions q ON q.id = s.question_id JOIN datasets d ON d.id = s.dataset_id
+                      WHERE q.dataset_id = ? AND s.origin LIKE 'exam-%'
+                      GROUP BY ALL ORDER BY dataset, s.origin""", [dataset_id], cur=cur)
