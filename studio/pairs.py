@@ -28,6 +28,7 @@ from store import db
 from store import pairs as store_pairs
 from store import samples as store_samples
 from exports.writers import FORMULA_START
+from studio import textio
 from studio.errors import InputError
 
 FORMATS = ("alpaca", "chatglm", "sharegpt", "messages")
@@ -42,20 +43,6 @@ class Rejected(Exception):
 
 
 # ---- containers
-
-def _decode(raw: bytes, file: str) -> str:
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        from charset_normalizer import from_bytes
-
-        best = from_bytes(raw).best()
-        if best is None:
-            raise InputError("cannot tell the text encoding (not UTF-8)", file=file) from None
-        return str(best)
-
 
 def _plain(value: Any) -> Any:
     """numpy / arrow values (from Parquet or a datasets folder) as plain Python."""
@@ -118,7 +105,7 @@ def read_records(path: str | Path) -> tuple[str, list[tuple[int, Any]]]:
         except Exception as err:  # a zip that is not a workbook
             raise InputError(f"not a readable workbook: {str(err).splitlines()[0]}", file=file) from None
         return "xlsx", [rec for frame in sheets.values() for rec in _table_records(frame, file, 2)]
-    text = _decode(raw, file)
+    text = textio.decode(raw, file)[0]
     stripped = text.lstrip()
     if not stripped:
         raise InputError("the file is empty", file=file)

@@ -5,12 +5,12 @@ to ``str`` with ``\\n`` line ends. Bad input raises :class:`InputError` naming t
 """
 from __future__ import annotations
 
-import codecs
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from studio import textio
 from studio.errors import InputError
 
 SUFFIXES = (".txt", ".md", ".markdown", ".jsonl", ".json", ".docx", ".pdf")
@@ -24,30 +24,6 @@ class Document:
     text: str
     source_file: str
     meta: dict = field(default_factory=dict)
-
-
-def decode(data: bytes, file: str = "") -> tuple[str, str]:
-    """Bytes to text and the encoding used: BOMs first, then UTF-8, then a detected one (GBK, ...)."""
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                     (codecs.BOM_UTF16_BE, "utf-16")):
-        if data.startswith(bom):
-            return data.decode(enc), enc
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None:
-        raise InputError("cannot tell the text encoding (not UTF-8, GBK or another known one)", file=file)
-    enc = best.encoding
-    if enc.lower().replace("-", "") in ("gb2312", "gbk", "gb18030", "hz"):
-        enc = "gb18030"  # a superset: GBK files often use characters beyond GB2312
-    try:
-        return data.decode(enc), enc
-    except UnicodeDecodeError as err:
-        raise InputError(f"cannot decode as {enc}: {err.reason} at byte {err.start}", file=file) from None
 
 
 def _normalise(text: str) -> str:
@@ -65,7 +41,7 @@ def _title_from(text: str, fallback: str) -> str:
 
 
 def read_text(path: Path) -> list[Document]:
-    text, enc = decode(path.read_bytes(), str(path))
+    text, enc = textio.decode(path.read_bytes(), str(path))
     text = _normalise(text)
     if not text.strip():
         raise InputError("the file holds no text", file=str(path))
@@ -74,7 +50,7 @@ def read_text(path: Path) -> list[Document]:
 
 def read_jsonl(path: Path, text_field: str | None = None) -> list[Document]:
     """One document per JSON line, text from ``text_field`` (default: the first of text, content, ...)."""
-    raw, enc = decode(path.read_bytes(), str(path))
+    raw, enc = textio.decode(path.read_bytes(), str(path))
     docs = []
     for n, line in enumerate(_normalise(raw).split("\n"), start=1):
         if not line.strip():

@@ -21,12 +21,13 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from studio import textio
 from studio.errors import InputError
 
 SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv", ".tsv", ".txt", ".json", ".jsonl")
 OPENPYXL_MAX_BYTES = 8 * 1024 * 1024   # above this, calamine (about 7x faster, no number formats)
 MAX_CELL_CHARS = 100_000                # a cell longer than this is not a question: refuse the file
-SNIFF_BYTES = 1 << 20
+SNIFF_BYTES = textio.SNIFF_BYTES
 csv.field_size_limit(1 << 27)  # long cells are refused by MAX_CELL_CHARS with a clear message, not by csv
 
 
@@ -212,32 +213,9 @@ def _check_cells(rows, name: str, sheet: str | None) -> None:
 # ---------------------------------------------------------------- text
 
 def detect_encoding(path: Path, name: str) -> str:
-    """utf-8-sig, utf-8 or gb18030 (a superset of GBK), judged on the file's first megabyte."""
+    """utf-8-sig, utf-8, gb18030 (a superset of GBK) or a detected one, judged on the file's first megabyte."""
     with open(path, "rb") as f:
-        head = f.read(SNIFF_BYTES)
-    if head.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
-    if b"\x00" in head:
-        raise InputError("a binary file, not a text table (it contains NUL bytes)", file=name)
-    sample = head if len(head) < SNIFF_BYTES else head[: head.rfind(b"\n") + 1 or len(head)]
-    try:
-        sample.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        sample.decode("gb18030")
-        return "gb18030"
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(head).best()
-    if best is None:
-        raise InputError("cannot tell the text encoding (not UTF-8 or GBK)", file=name)
-    return best.encoding
+        return textio.detect(f.read(SNIFF_BYTES), name)
 
 
 def _sniff_delimiter(text: str) -> str:
