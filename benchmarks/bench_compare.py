@@ -45,7 +45,7 @@ def prepare(folder: Path, adapters: int) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from studio.demo_model import build
+    from studio.train.demo_model import build
 
     base = folder / "model"
     build(base)
@@ -65,7 +65,7 @@ def run_batched(base: str, adapters: list[str], prompts: list[str], max_new: int
     import peft  # noqa: F401 - imports are excluded from the timing, as in run_naive
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
 
-    from studio import inference
+    from studio.evaluate import inference
 
     t0, c0 = time.perf_counter(), time.process_time()
     eng = inference.Engine(base)

@@ -58,7 +58,7 @@ def timed(func, repeat: int) -> float:
 def measure(db_file: Path, repeat: int) -> dict[str, float]:
     os.environ["STUDIO_DB"] = str(db_file)
     from store import db
-    from studio import samples
+    from studio.data import samples
 
     db.close_all()
     filtered = samples.make_filter(status=["pending"], qtype=["judge"])

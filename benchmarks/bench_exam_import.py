@@ -95,8 +95,8 @@ def baseline(path: Path, n_rows: int, db_file: Path) -> float:
 def studio_path(path: Path, workdir: Path) -> tuple[float, float, dict, dict]:
     os.environ["STUDIO_DB"] = str(workdir / "studio.duckdb")
     from store import db
-    from studio.exams.convert import convert
-    from studio.exams.importer import import_exam
+    from studio.data.exams.convert import convert
+    from studio.data.exams.importer import import_exam
 
     t0 = time.perf_counter()
     summary = import_exam(path, "bench")

@@ -28,10 +28,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-generate-"))
     os.environ["STUDIO_DB"] = str(tmp / "bench.duckdb")
     from store import db
-    from studio.corpus import import_corpus
+    from studio.data.corpus import import_corpus
     from studio.generate import Options, run
-    from tests.canned import reply
-    from tests.fake_openai import FakeOpenAI
+    from testkit.canned import reply
+    from testkit.fake_openai import FakeOpenAI
 
     text = "## 第一章 总则\n\n" + "\n\n".join(
         f"第{i}条 作业人员与{i % 35 + 1}千伏带电设备的安全距离不得小于{0.5 + i % 7 / 10:.1f}米；违反的，处{i}元罚款。"

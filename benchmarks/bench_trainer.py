@@ -106,7 +106,7 @@ def main() -> None:
         tmp = Path(tmp)
         model_dir = args.model
         if not model_dir:
-            from studio.demo_model import build
+            from studio.train.demo_model import build
 
             model_dir = str(tmp / "demo")
             build(model_dir)

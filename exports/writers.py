@@ -11,18 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from studio.formats import messages, user_text
+from studio.core.cells import neutralise
+from studio.core.formats import messages, user_text
 
 Splits = dict[str, list[dict[str, Any]]]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 TABLE_COLUMNS = ("instruction", "input", "output", "system", "history", "qtype", "origin")
-
-
-def neutralise(value: Any) -> Any:
-    """A spreadsheet cell that would start a formula gets a leading apostrophe (OWASP CSV injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _jsonl(path: Path, records) -> Path:

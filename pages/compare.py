@@ -8,8 +8,8 @@ and vote A/B in the arena. Results, exam accuracy and the judge are on the Resul
 import streamlit as st
 
 from pages.ui import guarded, shown_errors
-from studio import comparisons, prompts, ratings
-from studio.inference import DEFAULT_MAX_NEW_TOKENS, PRESET_HELP, PRESETS
+from studio.evaluate import comparisons, prompt_sets, ratings
+from studio.evaluate.inference import DEFAULT_MAX_NEW_TOKENS, PRESET_HELP, PRESETS
 
 st.title("Compare")
 st.caption("Answer a prompt set with the base model and your runs, read the answers side by side, rate them "
@@ -20,7 +20,7 @@ qp = st.query_params
 
 # ---------------------------------------------------------------- prompt sets
 
-with st.expander("Add a prompt set", expanded=not prompts.list_sets()):
+with st.expander("Add a prompt set", expanded=not prompt_sets.list_sets()):
     t_upload, t_snapshot, t_exam = st.tabs(["Upload files", "Snapshot validation split", "Exam dataset"])
     with t_upload:
         files = st.file_uploader("JSON array of prompts (DreamerGPT test_data: the file name is the category) "
@@ -28,13 +28,13 @@ with st.expander("Add a prompt set", expanded=not prompts.list_sets()):
                                  accept_multiple_files=True, key="compare_upload")
         set_name = st.text_input("Name (optional)", key="compare_upload_name")
         if st.button("Import prompts", key="compare_import", disabled=not files):
-            r = guarded(prompts.import_uploads, [(f.name, f.getvalue()) for f in files], name=set_name or None)
+            r = guarded(prompt_sets.import_uploads, [(f.name, f.getvalue()) for f in files], name=set_name or None)
             if r:
                 st.session_state["compare_set"] = r["prompt_set"]
                 st.success(f"{r['prompts']} prompts in {r['categories']} categories: {r['name']}"
                            + (" (already imported)" if r["reused"] else ""))
     with t_snapshot:
-        from studio import snapshots
+        from studio.data import snapshots
 
         snaps = guarded(snapshots.list_all) or []
         if snaps:
@@ -42,28 +42,28 @@ with st.expander("Add a prompt set", expanded=not prompts.list_sets()):
                                 format_func=lambda i: next(f"{s['name']} · {s['n_validation']} validation"
                                                            for s in snaps if s["id"] == i))
             if st.button("Use its validation split", key="compare_from_snapshot"):
-                r = guarded(prompts.from_snapshot, snap)
+                r = guarded(prompt_sets.from_snapshot, snap)
                 if r:
                     st.session_state["compare_set"] = r["prompt_set"]
                     st.success(f"{r['prompts']} prompts: {r['name']}")
         else:
             st.caption("No snapshots yet.")
     with t_exam:
-        from studio import exam_eval
+        from studio.evaluate import exam_accuracy
 
-        exams = exam_eval.datasets()
+        exams = exam_accuracy.datasets()
         if exams:
             exam = st.selectbox("Exam dataset", [e["name"] for e in exams], key="compare_exam")
             limit = st.number_input("First N questions (0: all)", 0, 100_000, 0, key="compare_exam_limit")
             if st.button("Use its questions", key="compare_from_exam"):
-                r = guarded(prompts.from_exam, exam, limit=int(limit) or None)
+                r = guarded(prompt_sets.from_exam, exam, limit=int(limit) or None)
                 if r:
                     st.session_state["compare_set"] = r["prompt_set"]
                     st.success(f"{r['prompts']} prompts: {r['name']}")
         else:
             st.caption("No exam datasets yet.")
 
-sets = prompts.list_sets()
+sets = prompt_sets.list_sets()
 if not sets:
     st.info("Add a prompt set to start: upload DreamerGPT's test_data or a JSON lines file.")
     st.stop()

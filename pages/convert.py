@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import guarded
-from studio.exams import convert as cv
+from studio.data.exams import convert as cv
 
 st.title("Convert")
 st.caption("Turn an exam bank into training pairs. QA: the question with its blank as `___`, the answer text. "

@@ -4,7 +4,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages.ui import guarded
-from studio import export, samples, snapshots
+from studio.data import export, samples, snapshots
 
 st.title("Export")
 st.caption("Write a dataset or a snapshot as files a trainer reads (ChatGLM, Alpaca, ShareGPT, messages, "

@@ -10,7 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import api_key, guarded
-from studio import corpus, generate, review, settings
+from studio.data import corpus, review
+from studio import generate
+from studio.core import settings
 from studio.generate import background
 
 STRATEGY_HELP = {

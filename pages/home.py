@@ -2,8 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from studio.overview import project_overview
-from studio.samples import STATUSES
+from studio.data.overview import project_overview
+from studio.data.samples import STATUSES
 
 st.title("Project overview")
 st.caption("The loop: import an exam bank or documents → convert / generate training pairs → review → "

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import guarded
-from studio import corpus
+from studio.data import corpus
 
 st.title("Import corpus")
 st.caption("`.txt` `.md` `.jsonl` `.docx` `.pdf` · UTF-8, UTF-8 with BOM or GBK · chunked at chapters "

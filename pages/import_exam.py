@@ -7,9 +7,9 @@ import plotly.express as px
 import streamlit as st
 
 from pages.ui import guarded
-from studio.exams import importer, read
-from studio.errors import StudioError
-from studio.exams.mapping import FIELD_HELP, FIELDS
+from studio.data.exams import importer, read
+from studio.core.errors import StudioError
+from studio.data.exams.mapping import FIELD_HELP, FIELDS
 
 st.title("Import exam bank")
 st.caption("`.xlsx` `.xls` `.csv` `.tsv` `.json` `.jsonl` · UTF-8, UTF-8 with BOM or GBK · headers in Chinese or "

@@ -3,9 +3,9 @@ are counted, and one click takes the bank to the Convert page to replace them wi
 import streamlit as st
 
 from pages.ui import guarded
-from studio.errors import StudioError
-from studio.exams import convert as cv
-from studio.exams import edit as ed
+from studio.core.errors import StudioError
+from studio.data.exams import convert as cv
+from studio.data.exams import edit as ed
 
 st.title("Exam questions")
 st.caption("Fix a question of an imported bank: its text, options (one `A. text` per line), answer labels "

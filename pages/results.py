@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages.ui import api_key, guarded, shown_errors
-from studio import comparisons, compare_report, exam_eval, judge, ratings, settings
+from studio.evaluate import comparisons, report, exam_accuracy, judge, ratings
+from studio.core import settings
 
 st.title("Results")
 st.caption("What the ratings, A/B votes, a GPT judge and exam accuracy say about each system of a comparison "
@@ -97,7 +98,7 @@ with tab_ratings:
                            key="results_md")
         d2.download_button("CSV", ratings.to_csv(table), file_name=f"ratings-{cid}.csv", mime="text/csv",
                            key="results_csv")
-        d3.download_button("Every output (CSV)", compare_report.csv_text(compare_report.output_rows(cid)),
+        d3.download_button("Every output (CSV)", report.csv_text(report.output_rows(cid)),
                            file_name=f"comparison-{cid}.csv", mime="text/csv", key="results_outputs_csv")
 
 with tab_judge:
@@ -150,7 +151,7 @@ with tab_judge:
             st.caption("No judge scores yet.")
 
 with tab_exam:
-    exams = exam_eval.datasets()
+    exams = exam_accuracy.datasets()
     if not exams:
         st.info("No exam dataset yet: import an exam bank first.")
     else:
@@ -174,10 +175,10 @@ with tab_exam:
                     bar.progress(done / total if total else 1.0, text=f"{done} / {total} {label}")
 
                 with shown_errors():
-                    r = exam_eval.evaluate(run, exam, shuffles=int(shuffles), limit=int(limit) or None,
+                    r = exam_accuracy.evaluate(run, exam, shuffles=int(shuffles), limit=int(limit) or None,
                                            base_model=base if run == "base" else None, progress=show)
                     status.update(label=f"Accuracy {r['accuracy']:.1%} on {r['n']} questions", state="complete")
-        history = exam_eval.history()
+        history = exam_accuracy.history()
         if history:
             latest = history[0]
             st.subheader(f"Latest: {label.get(latest['model_system'], latest['model_system'])} on {latest['dataset']}")

@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages.ui import guarded
-from studio import runs
+from studio.train import runs
 
 st.title("Runs")
 st.caption("Every fine-tune with live progress and loss curves (refreshes by itself while one runs). "

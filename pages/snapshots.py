@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import guarded
-from studio import samples, snapshots
+from studio.data import samples, snapshots
 
 st.title("Snapshots")
 st.caption("A snapshot is a frozen, hashed copy of a dataset's **accepted** samples, split train / validation "

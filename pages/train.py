@@ -2,7 +2,8 @@
 import streamlit as st
 
 from pages.ui import guarded
-from studio import runs, samples, snapshots
+from studio.train import runs
+from studio.data import samples, snapshots
 
 st.title("Train")
 st.caption("Fine-tune a LoRA or P-Tuning v2 adapter in a background process. It keeps running when you "

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 
 
 @st.cache_resource(show_spinner="Opening the project…")
@@ -17,7 +17,7 @@ def _started(db_file: str) -> dict:
 
 def start() -> dict:
     """Migrate the database and load the demo project once per process and database file."""
-    from studio import settings
+    from studio.core import settings
 
     with shown_errors():
         return _started(str(settings.path("db").resolve()))
@@ -44,7 +44,7 @@ def guarded(func, *args, **kwargs):
 
 def api_key() -> str | None:
     """The API key from the environment, else from Streamlit secrets (never stored anywhere)."""
-    from studio import llm
+    from studio.core import llm
 
     try:
         secrets = dict(st.secrets)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from store import db
-from studio.errors import Conflict, InputError, NotFound
+from studio.core.errors import Conflict, InputError, NotFound
 
 KINDS = ("exam", "corpus", "samples")
 

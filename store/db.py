@@ -13,8 +13,8 @@ from typing import Any, Iterator
 
 import duckdb
 
-from studio import settings
-from studio.errors import DatabaseLocked, InputError
+from studio.core import settings
+from studio.core.errors import DatabaseLocked, InputError
 
 _connections: dict[str, duckdb.DuckDBPyConnection] = {}
 _open_lock = threading.RLock()

@@ -89,7 +89,7 @@ def _csv_error(err: Exception, path: str, ncols: int, delimiter: str, name: str)
     import itertools
     import re
 
-    from studio.errors import InputError
+    from studio.core.errors import InputError
 
     text = str(err)
     m = re.search(r"CSV Error on Line: (\d+)", text)

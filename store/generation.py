@@ -36,7 +36,7 @@ def template(name: str, *, cur=None) -> dict | None:
 
 def save_template(name: str, body: dict, *, version: int | None = None, cur=None) -> int:
     """Insert or update a template; an update names the version it saw (else Conflict)."""
-    from studio.errors import Conflict
+    from studio.core.errors import Conflict
 
     cur = cur or db.cursor()
     data = json.dumps(body, ensure_ascii=False)

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from store import db
-from studio.errors import Conflict, InputError
+from studio.core.errors import Conflict, InputError
 
 STATUSES = ("pending", "accepted", "rejected", "draft", "all")
 

@@ -98,7 +98,7 @@ def adapters(demo_model, tmp_path_factory) -> dict[str, Path]:
 def runs(studio_env, demo_model, adapters) -> dict[str, str]:
     """Run folders in this test's STUDIO_RUNS: 'run-a' (in the runs table), 'double' (folder only: a name
     that clashes with a module attribute), 'pt-1' (prefix)."""
-    from studio import settings
+    from studio.core import settings
 
     runs_dir = settings.path("runs")
     register_run("run-a", make_run_folder(runs_dir, "run-a", adapters["a"], demo_model), demo_model,

@@ -33,7 +33,7 @@ def studio_env(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def demo_model(tmp_path_factory) -> Path:
     """The tiny demo base model, built once per test session."""
-    from studio.demo_model import build
+    from studio.train.demo_model import build
 
     out = tmp_path_factory.mktemp("models") / "demo-tiny-llama"
     build(out)

@@ -7,9 +7,9 @@ import subprocess
 import pytest
 
 from store import db
-from studio.corpus import chunk, import_corpus, read
-from studio.corpus.chunking import ARTICLE
-from studio.errors import InputError
+from studio.data.corpus import chunk, import_corpus, read
+from studio.data.corpus.chunking import ARTICLE
+from studio.core.errors import InputError
 from tests.conftest import DATA, ROOT, run_cli
 
 LAWS = DATA / "corpus" / "laws"
@@ -152,7 +152,7 @@ def test_cli_import_corpus(studio_env):
     r = run_cli("import", "corpus", *files, "--dataset", "电力法规", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"dataset": "电力法规", "documents": 3, "passages": 226}
-    from studio.corpus import documents
+    from studio.data.corpus import documents
 
     docs = documents("电力法规")
     assert sorted(d["passages"] for d in docs) == [32, 75, 119]

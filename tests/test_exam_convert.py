@@ -6,9 +6,9 @@ import re
 import pytest
 
 from store import datasets, db
-from studio.errors import InputError
-from studio.exams import convert as cv
-from studio.exams.importer import ImportOptions, import_exam, parse_table
+from studio.core.errors import InputError
+from studio.data.exams import convert as cv
+from studio.data.exams.importer import ImportOptions, import_exam, parse_table
 from tests.conftest import SHARED
 
 SEED = SHARED / "seeds" / "chatglm-ptuning-exam-dataset.md"

@@ -4,11 +4,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from store import db
-from studio.errors import Conflict, InputError
-from studio.exams import DEMO_BANK
-from studio.exams import edit as ed
-from studio.exams.convert import convert
-from studio.exams.importer import import_exam
+from studio.core.errors import Conflict, InputError
+from studio.project.demo_exams import DEMO_BANK
+from studio.data.exams import edit as ed
+from studio.data.exams.convert import convert
+from studio.data.exams.importer import import_exam
 from tests.conftest import ROOT
 
 BANK = "安规示例"

@@ -6,9 +6,9 @@ import zipfile
 import pytest
 
 from store import db
-from studio.errors import InputError, WorkFailed
-from studio.exams.importer import ImportOptions, errors_csv, import_exam, preview
-from studio.exams.mapping import parse_map_args
+from studio.core.errors import InputError, WorkFailed
+from studio.data.exams.importer import ImportOptions, errors_csv, import_exam, preview
+from studio.data.exams.mapping import parse_map_args
 from tests.conftest import DATA
 
 EXAM = DATA / "exam"
@@ -272,7 +272,7 @@ def test_garbage_gives_one_clear_error_and_changes_nothing(tmp_path, kind, words
 
 
 def test_large_utf8_csv_takes_the_duckdb_path(tmp_path):
-    from studio.exams import read
+    from studio.data.exams import read
 
     f = tmp_path / "big.csv"
     row = "变电专业,单选题,高压设备发生接地时，室内人员应距离故障点（　　）m以外。,\"A. 1,B. 2,C. 3,D. 4\",D\n"

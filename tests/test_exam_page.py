@@ -74,7 +74,7 @@ def test_convert_page_without_banks_and_with_template_editing(studio_env):
     at.run()
     at.switch_page("pages/convert.py").run()
     assert any("No exam bank yet" in i.value for i in at.info)
-    from studio.exams import load_demo
+    from studio.project.demo_exams import load_demo
 
     load_demo()
     at.run()

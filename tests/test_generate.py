@@ -9,15 +9,15 @@ import time
 import pytest
 
 from store import db
-from studio.corpus import import_corpus
-from studio.errors import InputError, WorkFailed
+from studio.data.corpus import import_corpus
+from studio.core.errors import InputError, WorkFailed
 from studio.generate import Options, run
 from studio.generate.cloze import cloze_pairs
 from studio.generate.engine import exam_question
 from studio.generate.parse import ParseError, parse_json
-from tests.canned import reply
+from testkit.canned import reply
 from tests.conftest import DATA, ROOT
-from tests.fake_openai import FakeOpenAI
+from testkit.fake_openai import FakeOpenAI
 
 LAWS = DATA / "corpus" / "laws"
 KEY = "sk-studio-TEST-7f3a9c1e5b2d4a6f"
@@ -221,7 +221,7 @@ def test_killed_cli_run_resumes_without_loss_or_repeat(studio_env, monkeypatch):
     out = studio_env / "export.jsonl"
     out.write_text("\n".join(json.dumps(r, ensure_ascii=False, default=str) for r in db.rows(
         "SELECT * FROM llm_requests")), encoding="utf-8")
-    from studio.export import export
+    from studio.data.export import export
 
     written = export(format="alpaca", out="keycheck", dataset="条例-qa")
     exported = b"".join(p.read_bytes() for p in (studio_env / "exports" / "keycheck").rglob("*") if p.is_file())

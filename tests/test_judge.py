@@ -5,9 +5,9 @@ import pytest
 
 from store import compare as store
 from store import db
-from studio import judge, ratings
-from studio.errors import InputError, WorkFailed
-from tests.fake_openai import FakeOpenAI
+from studio.evaluate import judge, ratings
+from studio.core.errors import InputError, WorkFailed
+from testkit.fake_openai import FakeOpenAI
 from tests.test_ratings import fake_comparison
 
 

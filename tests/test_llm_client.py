@@ -1,9 +1,9 @@
 """get_client against the loopback server: the real openai client, retries on 429/500."""
 import pytest
 
-from studio.errors import InputError
-from studio.llm import get_client
-from tests.fake_openai import FakeOpenAI
+from studio.core.errors import InputError
+from studio.core.llm import get_client
+from testkit.fake_openai import FakeOpenAI
 
 
 def test_client_retries_429_and_500_then_answers(monkeypatch):

@@ -5,7 +5,7 @@ import json
 from streamlit.testing.v1 import AppTest
 
 from store import datasets, db
-from studio import samples, snapshots
+from studio.data import samples, snapshots
 from tests.conftest import ROOT
 
 

@@ -4,7 +4,7 @@ import os
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from studio import runs
+from studio.train import runs
 from tests.conftest import ROOT
 from tests.train_helpers import finished, seed_dataset, wait
 

@@ -3,7 +3,7 @@ the browser (a default that cannot work, an action offered on unusable input, a 
 from streamlit.testing.v1 import AppTest
 
 from store import datasets, db
-from studio import overview, snapshots
+from studio.data import overview, snapshots
 from tests.conftest import ROOT
 
 
@@ -80,7 +80,7 @@ def test_export_refuses_a_name_outside_the_folder_before_the_click(studio_env):
 
 
 def test_compare_keeps_the_comparison_and_the_rater_in_the_url(demo_model):
-    from studio import comparisons, prompts
+    from studio.evaluate import comparisons, prompt_sets as prompts
 
     set_id = prompts.save("安规两问", "test", [{"prompt": "雷雨天气巡视应穿什么？", "category": "安规"},
                                              {"prompt": "工作票有效期多久？", "category": "安规"}])
@@ -110,7 +110,7 @@ def test_export_writes_and_offers_the_folder_as_a_zip(studio_env):
     import json
     import zipfile
 
-    from studio import export
+    from studio.data import export
 
     seed()
     at = open_page("pages/export.py")

@@ -6,8 +6,8 @@ import pytest
 
 from store import compare as store
 from store import db
-from studio import comparisons, inference, prompts, ratings
-from studio.errors import InputError
+from studio.evaluate import comparisons, inference, prompt_sets as prompts, ratings
+from studio.core.errors import InputError
 
 SYSTEMS = ["base", "run-x", "run-y"]
 

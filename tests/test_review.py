@@ -5,9 +5,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from store import db
-from studio import quality, review
-from studio.corpus.demo import DEMO_CLOZE, DEMO_CORPUS, load_demo
-from studio.errors import Conflict, InputError
+from studio.data import quality, review
+from studio.project.demo_corpus import DEMO_CLOZE, DEMO_CORPUS, load_demo
+from studio.core.errors import Conflict, InputError
 from tests.conftest import ROOT
 
 
@@ -122,10 +122,10 @@ def test_review_page_flow():
 
 
 def test_generate_page_runs_cloze_in_the_background():
-    from studio.corpus import import_corpus
+    from studio.data.corpus import import_corpus
     from studio.generate import background
 
-    import_corpus([ROOT / "studio" / "demo" / "domain_text.md"], DEMO_CORPUS)
+    import_corpus([ROOT / "studio" / "project" / "demo" / "domain_text.md"], DEMO_CORPUS)
     at = _app()
     at.switch_page("pages/generate.py").run()
     assert not at.exception

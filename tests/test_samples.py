@@ -3,8 +3,8 @@ import pytest
 
 from store import datasets, db
 from store.samples import SampleFilter, order_by, where
-from studio import dedup, samples
-from studio.errors import Conflict, InputError, NotFound
+from studio.data import dedup, samples
+from studio.core.errors import Conflict, InputError, NotFound
 
 ROWS = [  # id, status, origin, qtype, tags, instruction, input, output
     (1, "accepted", "exam-qa", "single", ["安规"], "雷雨天气应穿什么", "", "绝缘靴"),

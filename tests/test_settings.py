@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from studio import settings
+from studio.core import settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from store import db, migrate
-from studio.errors import DatabaseLocked
+from studio.core.errors import DatabaseLocked
 
 EXPECTED_TABLES = {
     "schema_migrations", "datasets", "imports", "exam_questions", "documents", "passages", "samples",

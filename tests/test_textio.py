@@ -1,8 +1,8 @@
 """One encoding decision for every importer: BOMs, UTF-8, GBK (as GB18030), binary refused."""
 import pytest
 
-from studio import textio
-from studio.errors import InputError
+from studio.core import textio
+from studio.core.errors import InputError
 
 TEXT = "雷雨天气，需要巡视室外高压设备时，应穿绝缘靴。"
 
@@ -28,7 +28,7 @@ def test_binary_is_refused_naming_the_file():
 
 
 def test_gbk_pair_file_imports(tmp_path, studio_env):
-    from studio import pairs
+    from studio.data import pairs
 
     f = tmp_path / "gbk.json"
     f.write_bytes(('[{"instruction": "' + TEXT + '", "input": "", "output": "绝缘靴"}]').encode("gbk"))

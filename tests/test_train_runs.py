@@ -7,8 +7,9 @@ import signal
 import pytest
 
 from store import db
-from studio import runs, snapshots
-from studio.errors import Conflict, InputError
+from studio.train import runs
+from studio.data import snapshots
+from studio.core.errors import Conflict, InputError
 from tests.conftest import run_cli
 from tests.train_helpers import FAST_LORA, finished, seed_dataset, wait
 from trainers import runfolder
@@ -22,7 +23,7 @@ def _greedy_answers(base_dir, adapter_dir, samples) -> list[str]:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from studio.formats import messages
+    from studio.core.formats import messages
 
     tok = AutoTokenizer.from_pretrained(base_dir)
     model = AutoModelForCausalLM.from_pretrained(base_dir)

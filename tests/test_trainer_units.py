@@ -129,7 +129,7 @@ def test_run_folder_files(tmp_path):
 
 
 def test_every_setting_has_a_reason():
-    from studio.runs import config_fields
+    from studio.train.runs import config_fields
 
     found = config_fields()
     assert {f["name"] for f in found} >= {"lora_r", "pre_seq_len", "max_source_length", "learning_rate"}
@@ -137,7 +137,7 @@ def test_every_setting_has_a_reason():
 
 
 def test_demo_model_gets_a_learning_rate_that_moves_its_loss(demo_model, tmp_path):
-    from studio import runs
+    from studio.train import runs
 
     assert runs.preset("lora", str(demo_model))["learning_rate"] == 5e-3
     assert runs.preset("lora")["learning_rate"] == 2e-4  # real models keep the preset

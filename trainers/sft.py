@@ -33,7 +33,7 @@ from typing import Any
 if __package__ in (None, ""):  # ``python trainers/sft.py CONFIG`` works too
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio.formats import messages, user_text
+from studio.core.formats import messages, user_text
 from trainers import runfolder
 
 IGNORE = -100  # the label value the loss skips

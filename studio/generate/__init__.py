@@ -23,7 +23,7 @@ def templates(strategy: str | None = None) -> list[dict]:
 
 def template(name: str) -> dict:
     from store import generation as store
-    from studio.errors import NotFound
+    from studio.core.errors import NotFound
 
     store.ensure_templates(BUILTIN)
     found = store.template(name)
@@ -36,7 +36,7 @@ def save_template(name: str, body: dict, version: int | None = None) -> int:
     """Save (create or update) a template after checking it; ``version`` guards against lost edits."""
     from store import db
     from store import generation as store
-    from studio.errors import InputError
+    from studio.core.errors import InputError
     from studio.generate.prompting import validate
 
     name = (name or "").strip()
@@ -116,7 +116,7 @@ def batches_chart(rows: list[dict]):
 
 def batch(batch_id: int) -> dict:
     from store import generation as store
-    from studio.errors import NotFound
+    from studio.core.errors import NotFound
 
     found = store.batch(int(batch_id))
     if found is None:

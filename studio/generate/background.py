@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def start(corpus: str, into: str, strategy: str, **kwargs) -> tuple:
     """Start ``engine.run`` in a thread unless the same job already runs; return the job key."""
-    from studio.errors import Conflict
+    from studio.core.errors import Conflict
 
     key = (corpus, into, strategy)
     with _lock:
@@ -38,7 +38,7 @@ def start(corpus: str, into: str, strategy: str, **kwargs) -> tuple:
 
 
 def _run(key, corpus, into, strategy, kwargs) -> None:
-    from studio.errors import StudioError
+    from studio.core.errors import StudioError
     from studio.generate.engine import run
 
     def on_batch(batch_id: int) -> None:

@@ -29,7 +29,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable
 
-from studio.errors import InputError, WorkFailed
+from studio.core.errors import InputError, WorkFailed
 from studio.generate import cloze as cloze_mod
 from studio.generate import prompting as tpl
 from studio.generate.parse import ParseError, items, parse_json
@@ -363,7 +363,7 @@ def _work(p: dict, ctx: _Context) -> Outcome:
         out.samples, out.questions = [], []
     except Fatal as err:
         out.status, out.error = "fatal", str(err)
-    from studio.quality import sample_flags
+    from studio.data.quality import sample_flags
 
     for s in out.samples:
         s.setdefault("template", ctx.template)
@@ -411,8 +411,8 @@ def run(corpus: str, into: str, strategy: str = "cloze", *, template: str | None
             body["n"] = opts.n
         if opts.temperature is not None:
             body["temperature"] = opts.temperature
-        from studio import settings
-        from studio.llm import get_client
+        from studio.core import settings
+        from studio.core.llm import get_client
 
         model = model or settings.get("model")
         if not model:
@@ -547,7 +547,7 @@ def run(corpus: str, into: str, strategy: str = "cloze", *, template: str | None
             error = "stopped on request"
     store.update_batch(batch_id, state=state, error=error, stop_requested=False)
     if strategy != "exam":
-        from studio.review import refresh_flags
+        from studio.data.review import refresh_flags
 
         refresh_flags(into_id)
     summary = {"dataset": into, "batch": batch_id, "state": state, **counts, "cost": round(counts["cost"], 6),

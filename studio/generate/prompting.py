@@ -112,7 +112,7 @@ def values_for(passage: dict, body: dict, *, questions: list[str] | None = None,
 
 def validate(body: dict) -> dict:
     """Check a template body; return it normalised. Raises InputError naming what is wrong."""
-    from studio.errors import InputError
+    from studio.core.errors import InputError
 
     if not isinstance(body, dict):
         raise InputError("a template is a JSON object")

@@ -4,7 +4,7 @@ import urllib.parse
 import pytest
 
 from store import db
-from studio.corpus.demo import DEMO_CLOZE, load_demo
+from studio.project.demo_corpus import DEMO_CLOZE, load_demo
 from tests.browser.conftest import screenshot, wait_for_text
 
 pytestmark = pytest.mark.browser

@@ -1,0 +1,103 @@
+"""``python -m studio``: the same functions as the pages, for scripts and automation.
+
+Every command takes ``--db`` and ``--json``, prints a one-line JSON summary with ``--json``, and exits
+0 on success, 1 when the work failed, 2 on unusable input (one line on stderr, no traceback).
+
+Commands live in ``studio/commands/*.py``; each module has ``register(sub, groups)`` that adds its
+parsers (with ``parents=[COMMON]``) and sets ``func`` to a function ``(args) -> dict``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from typing import Any, Callable
+
+from studio.core.errors import StudioError
+
+# one module per area; each adds its commands
+COMMAND_MODULES = (
+    # in workflow order, which is the order --help lists them in
+    "studio.cli.exams",
+    "studio.cli.corpus",
+    "studio.cli.datasets",
+    "studio.cli.train",
+    "studio.cli.compare",
+    "studio.cli.project",
+)
+
+COMMON = argparse.ArgumentParser(add_help=False)
+COMMON.add_argument("--db", default=argparse.SUPPRESS,
+                    help="database file (default: $STUDIO_DB or data/studio.duckdb)")
+COMMON.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                    help="print a one-line JSON summary on stdout")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # unusable input: one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m studio", parents=[COMMON],
+                     description="Build domain-specific LLMs: import, convert, generate, export, "
+                                 "train, compare. The same functions as the studio's pages.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    importer = sub.add_parser("import", help="import exam banks, corpora or training pairs")
+    groups = {"import": importer.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)}
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, groups)
+    return parser
+
+
+def command(sub, name: str, func: Callable[[argparse.Namespace], dict], help: str, **kw):
+    """Add a command parser with the common options; ``func(args)`` returns the summary dict."""
+    p = sub.add_parser(name, parents=[COMMON], help=help, description=help, **kw)
+    p.set_defaults(func=func)
+    return p
+
+
+def render_text(summary: dict[str, Any]) -> str:
+    """A readable rendering of a summary for people (``--json`` prints it as JSON instead)."""
+    lines = []
+    for key, value in summary.items():
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, ensure_ascii=False, default=str)
+        lines.append(f"{key}: {value}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        if args.command == "import":
+            parser.exit(2, "python -m studio import: error: say what to import: exam, corpus or pairs\n")
+        parser.print_help()
+        return 0 if args.command is None else 2
+    if getattr(args, "db", None):
+        os.environ["STUDIO_DB"] = args.db  # every studio function reads the database path from here
+    try:
+        summary = args.func(args)
+    except StudioError as err:
+        print(f"error: {err}", file=sys.stderr)
+        if getattr(args, "json", False) and getattr(err, "summary", None):
+            print(json.dumps(err.summary, ensure_ascii=False, default=str))
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 1
+    finally:
+        from store import db
+
+        db.close_all()
+    code = int(summary.pop("_exit", 0))  # a command may report failed work with its summary
+    if getattr(args, "json", False):
+        print(json.dumps(summary, ensure_ascii=False, default=str))
+    else:
+        text = getattr(args, "render", render_text)(summary)
+        if text:
+            print(text)
+    return code

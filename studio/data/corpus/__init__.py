@@ -1,0 +1,107 @@
+"""Corpora: read documents (.txt .md .jsonl .docx .pdf), chunk them into passages, store them."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Callable
+
+from studio.data.corpus.chunking import DEFAULT_OVERLAP, DEFAULT_SIZE, Chunk, chunk
+from studio.data.corpus.readers import SUFFIXES, Document, read
+from studio.core.errors import InputError, StudioError
+
+__all__ = ["import_corpus", "chunk", "read", "Chunk", "Document", "SUFFIXES", "documents", "passages",
+           "DEFAULT_SIZE", "DEFAULT_OVERLAP"]
+
+
+def import_corpus(files: list, dataset: str, *, size: int = DEFAULT_SIZE, overlap: int = DEFAULT_OVERLAP,
+                  text_field: str | None = None, names: list[str] | None = None,
+                  progress: Callable[[float, str], None] | None = None) -> dict:
+    """Read, chunk and store files into corpus ``dataset`` in one transaction (all files or none).
+
+    ``files`` are paths; ``names`` (optional) are the names to record and to name in errors instead
+    (uploads from a page, kept in a temporary folder). ``progress(fraction, text)`` is told per file.
+    Returns {"dataset", "documents", "passages"}.
+    """
+    from store import corpus as store_corpus
+    from store import datasets, db
+
+    if not files:
+        raise InputError("give at least one corpus file")
+    try:
+        chunk("x" * 20, size, overlap)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    parsed = []  # read and chunk everything before writing anything
+    for i, f in enumerate(files):
+        path = Path(f)
+        name = names[i] if names else path.name
+        if progress:
+            progress(i / len(files), f"reading {name} ({i + 1} of {len(files)})")
+        try:
+            docs = read(path, text_field=text_field)
+        except StudioError as err:
+            if err.file == str(path) and name != str(path):  # name the file the user gave, not its temp copy
+                raise type(err)(err.message, file=name, sheet=err.sheet, row=err.row, column=err.column) from None
+            raise
+        for d in docs:
+            d.source_file = name if len(docs) == 1 else f"{name}#{d.meta.get('line', '')}"
+            chunks = chunk(d.text, size, overlap)
+            if not chunks:
+                raise InputError("no passage text found (only headings or metadata)", file=name,
+                                 row=d.meta.get("line"))
+            d.meta["chars"] = len(d.text)
+            parsed.append((name, hashlib.sha256(path.read_bytes()).hexdigest(), d, chunks))
+    options = {"size": size, "overlap": overlap, "text_field": text_field}
+    n_docs = n_passages = 0
+    if progress:
+        progress(0.95, f"storing {sum(len(p[3]) for p in parsed):,} passages")
+    with db.transaction() as cur:
+        dataset_id = datasets.get_or_create(dataset, "corpus", cur=cur)
+        imports: dict[str, int] = {}
+        for name, sha, doc, chunks in parsed:
+            if name not in imports:
+                rows = sum(1 for p in parsed if p[0] == name)
+                imports[name] = store_corpus.add_import(dataset_id, name, sha, options, rows, cur=cur)
+            doc_id = store_corpus.add_document(dataset_id, imports[name], doc.title, doc.source_file,
+                                               len(doc.text), doc.meta, cur=cur)
+            n_passages += store_corpus.add_passages(dataset_id, doc_id, chunks, cur=cur)
+            n_docs += 1
+    return {"dataset": dataset, "documents": n_docs, "passages": n_passages}
+
+
+def documents(dataset: str) -> list[dict]:
+    """The corpus's documents with passage counts."""
+    from store import corpus as store_corpus
+    from store import datasets
+
+    return store_corpus.documents(datasets.get(dataset)["id"])
+
+
+def passages(document_id: int, search: str = "") -> list[dict]:
+    """One document's passages in order."""
+    from store import corpus as store_corpus
+
+    return store_corpus.passages(int(document_id), search=search)
+
+
+def corpora() -> list[str]:
+    """Names of the corpus datasets."""
+    from store import datasets
+
+    return [d["name"] for d in datasets.list_all("corpus")]
+
+
+def import_uploads(uploads: list[tuple[str, bytes]], dataset: str, **kwargs) -> dict:
+    """Import uploaded files (name, bytes) from a page: written to a temporary folder, then imported."""
+    import tempfile
+
+    if not uploads:
+        raise InputError("choose at least one file to import")
+    with tempfile.TemporaryDirectory(prefix="studio-corpus-") as tmp:
+        paths = []
+        for i, (name, data) in enumerate(uploads):
+            safe = Path(name).name or f"upload-{i}"
+            path = Path(tmp) / f"{i}-{safe}"
+            path.write_bytes(data)
+            paths.append(path)
+        return import_corpus(paths, dataset, names=[Path(n).name for n, _ in uploads], **kwargs)

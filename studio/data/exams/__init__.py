@@ -1,0 +1,4 @@
+"""Exam banks: import any real question spreadsheet (``importer``), turn it into QA and choice pairs
+(``convert``), fix a question (``edit``). ``read`` turns files into text cells, ``mapping`` decides which
+column holds what; the row-by-row parsing itself runs as set-based SQL in ``store.exams``.
+"""

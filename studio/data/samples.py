@@ -1,0 +1,341 @@
+"""Browse and edit a dataset's samples a page at a time, straight from DuckDB, at any size.
+
+Edits state the row version they saw: a row another tab changed since is refused with ``Conflict``
+(carrying the fresh row as ``err.fresh``), so nothing is silently overwritten. Bulk actions run on the
+filtered set, confirm the count first, land in one transaction and can be undone one step back.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from store import datasets as store_datasets
+from store import db
+from store import samples as store
+from store.samples import NO_TYPE, PAGE_COLUMNS, SORTS, STATUSES, SampleFilter  # noqa: F401  (re-exported for pages)
+from studio.data import dedup
+from studio.core.errors import Conflict, InputError, NotFound
+
+BULK_ACTIONS = {
+    "tag": "add a tag",
+    "untag": "remove a tag",
+    "status": "set the status",
+    "delete": "delete",
+    "copy": "copy to another dataset",
+    "move": "move to another dataset",
+    "replace": "find and replace",
+}
+
+
+def _dataset(name: str) -> dict[str, Any]:
+    return store_datasets.get(name)
+
+
+def samples_datasets() -> list[dict[str, Any]]:
+    """Datasets that hold samples, with counts by status, origin and type."""
+    out = []
+    for d in store_datasets.list_all("samples"):
+        f = store.facets(d["id"])
+        out.append({"name": d["name"], "id": d["id"], "samples": sum(f["status"].values()),
+                    "by_status": f["status"], "by_origin": f["origin"], "by_type": f["qtype"],
+                    "licence": d.get("licence")})
+    return out
+
+
+def make_filter(search: str = "", status=(), origin=(), qtype=(), tag: str = "", min_len=None, max_len=None,
+                length_of: str = "content") -> SampleFilter:
+    """A SampleFilter from loose values (lists, blanks and None are fine)."""
+    for s in status or ():
+        if s not in STATUSES:
+            raise InputError(f"unknown status {s!r}; choose one of {', '.join(STATUSES)}")
+    if length_of not in store.LENGTHS:
+        raise InputError(f"length_of must be one of {', '.join(store.LENGTHS)}")
+    return SampleFilter(search=(search or "").strip(), status=tuple(status or ()), origin=tuple(origin or ()),
+                        qtype=tuple(qtype or ()), tag=(tag or "").strip(),
+                        min_len=None if min_len in (None, "") else int(min_len),
+                        max_len=None if max_len in (None, "") else int(max_len), length_of=length_of)
+
+
+def page(dataset: str, f: SampleFilter | None = None, *, page_no: int = 1, page_size: int = 50,
+         sort: str = "id", descending: bool = False, with_total: bool = True) -> dict[str, Any]:
+    """One page of rows: {"rows", "total", "page", "pages"} (``page_no`` from 1)."""
+    if sort not in SORTS:
+        raise InputError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
+    ds = _dataset(dataset)
+    page_size = max(1, min(int(page_size), 1000))
+    page_no = max(1, int(page_no))
+    rows = store.page(ds["id"], f, sort=sort, descending=descending, limit=page_size,
+                      offset=(page_no - 1) * page_size)
+    total = store.count(ds["id"], f) if with_total else None
+    pages = max(1, -(-total // page_size)) if total is not None else None
+    return {"rows": rows, "total": total, "page": page_no, "pages": pages}
+
+
+def count(dataset: str, f: SampleFilter | None = None) -> int:
+    """How many rows of a dataset match a filter."""
+    return store.count(_dataset(dataset)["id"], f)
+
+
+def get(sample_id: int) -> dict[str, Any]:
+    """One sample (history decoded)."""
+    row = store.get(sample_id)
+    if row is None:
+        raise NotFound(f"no sample {sample_id} (deleted?)")
+    row["history"] = json.loads(row["history"]) if row.get("history") else None
+    return row
+
+
+def _clean(changes: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in changes.items():
+        if k not in store.EDITABLE:
+            raise InputError(f"{k!r} cannot be edited; editable: {', '.join(store.EDITABLE)}")
+        if k in store.TEXT_FIELDS:
+            v = "" if v is None else str(v)
+        elif k == "status":
+            if v not in STATUSES:
+                raise InputError(f"unknown status {v!r}; choose one of {', '.join(STATUSES)}", column="status")
+        elif k == "tags":
+            if isinstance(v, str):
+                v = [t.strip() for t in v.replace("，", ",").split(",") if t.strip()]
+            v = [str(t) for t in (v or [])]
+        elif k in ("system", "qtype"):
+            v = None if v in (None, "") else str(v)
+        elif k == "origin":
+            v = str(v or "manual")
+        out[k] = v
+    return out
+
+
+def edit(sample_id: int, version: int, changes: dict[str, Any]) -> dict[str, Any]:
+    """Save changes to one row if nobody changed it since ``version``; returns the saved row.
+    A stale version raises Conflict with the fresh row as ``err.fresh``."""
+    changes = _clean(changes)
+    if not changes:
+        return get(sample_id)
+    saved = store.update(sample_id, version, changes)
+    if saved is not None:
+        return saved
+    fresh = store.get(sample_id)
+    if fresh is None:
+        raise NotFound(f"sample {sample_id} was deleted in the meantime; your edit was not saved")
+    err = Conflict(f"sample {sample_id} was changed elsewhere (version {fresh['version']}, you saw {version}); "
+                   f"your edit was not saved — the current row is shown, edit it again")
+    err.fresh = fresh
+    raise err
+
+
+def add(dataset: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Add one sample to a dataset."""
+    ds = _dataset(dataset)
+    clean = _clean({k: v for k, v in row.items() if k in store.EDITABLE})
+    if not (clean.get("instruction") or clean.get("input")) or not clean.get("output"):
+        raise InputError("a sample needs an instruction (or input) and an output")
+    return store.add_one(ds["id"], clean)
+
+
+def delete(sample_id: int, version: int | None = None) -> None:
+    """Delete one sample; with ``version``, only if nobody changed it since."""
+    if store.delete(sample_id, version):
+        return
+    if store.get(sample_id) is None:
+        raise NotFound(f"no sample {sample_id} (already deleted?)")
+    raise Conflict(f"sample {sample_id} was changed elsewhere since you saw it; not deleted")
+
+
+def save_editor(dataset: str, shown: list[dict[str, Any]], changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply a data_editor's {"edited_rows", "added_rows", "deleted_rows"} against the rows it showed.
+    Each row is saved on its own with its version; conflicts are collected, not fatal to other rows."""
+    out = {"saved": 0, "added": 0, "deleted": 0, "conflicts": []}
+    for pos, edits in (changes.get("edited_rows") or {}).items():
+        row = shown[int(pos)]
+        edits = {k: v for k, v in edits.items() if k in store.EDITABLE}
+        try:
+            edit(row["id"], row["version"], edits)
+            out["saved"] += 1
+        except (Conflict, NotFound) as err:
+            out["conflicts"].append(str(err))
+    for new in changes.get("added_rows") or []:
+        if any(v not in (None, "") for v in new.values()):
+            add(dataset, new)
+            out["added"] += 1
+    for pos in changes.get("deleted_rows") or []:
+        row = shown[int(pos)]
+        try:
+            delete(row["id"], row["version"])
+            out["deleted"] += 1
+        except (Conflict, NotFound) as err:
+            out["conflicts"].append(str(err))
+    return out
+
+
+# ---- bulk actions
+
+def _bulk_params(action: str, params: dict[str, Any]) -> dict[str, Any]:
+    if action not in BULK_ACTIONS:
+        raise InputError(f"unknown bulk action {action!r}; choose one of {', '.join(BULK_ACTIONS)}")
+    p = dict(params or {})
+    if action in ("tag", "untag"):
+        p["tag"] = str(p.get("tag") or "").strip()
+        if not p["tag"]:
+            raise InputError("say which tag")
+    elif action == "status":
+        if p.get("status") not in STATUSES:
+            raise InputError(f"choose a status: {', '.join(STATUSES)}")
+    elif action in ("copy", "move"):
+        target = store_datasets.get(str(p.get("target") or ""))
+        if target["kind"] != "samples":
+            raise InputError(f"dataset {target['name']!r} holds {target['kind']} records, not samples")
+        p["target_id"] = target["id"]
+    elif action == "replace":
+        if not p.get("find"):
+            raise InputError("say what to find")
+        p["replace"] = str(p.get("replace") or "")
+        p["fields"] = [c for c in (p.get("fields") or store.TEXT_FIELDS) if c in store.TEXT_FIELDS]
+    return p
+
+
+def _extra(action: str, p: dict[str, Any]) -> tuple[str, list] | None:
+    if action == "replace":
+        return "(" + " OR ".join(f"contains({c}, ?)" for c in p["fields"]) + ")", [p["find"]] * len(p["fields"])
+    if action == "tag":
+        return "NOT list_contains(tags, ?)", [p["tag"]]
+    if action == "untag":
+        return "list_contains(tags, ?)", [p["tag"]]
+    if action == "status":
+        return "status <> ?", [p["status"]]
+    return None
+
+
+def bulk_count(dataset: str, f: SampleFilter | None, action: str, params: dict[str, Any] | None = None) -> int:
+    """How many rows the bulk action would change (shown for confirmation)."""
+    ds = _dataset(dataset)
+    p = _bulk_params(action, params or {})
+    if action in ("copy", "move") and p["target_id"] == ds["id"]:
+        raise InputError("choose another dataset as the target")
+    return store.count(ds["id"], f, extra=_extra(action, p))
+
+
+def bulk(dataset: str, f: SampleFilter | None, action: str, params: dict[str, Any] | None = None, *,
+         confirm: int) -> dict[str, Any]:
+    """Apply a bulk action to the filtered rows, in one transaction. ``confirm`` is the count the user
+    agreed to; if the set changed meanwhile nothing happens (Conflict)."""
+    ds = _dataset(dataset)
+    p = _bulk_params(action, params or {})
+    if action in ("copy", "move") and p["target_id"] == ds["id"]:
+        raise InputError("choose another dataset as the target")
+    with db.transaction() as cur:
+        now = store.count(ds["id"], f, extra=_extra(action, p), cur=cur)
+        if now != int(confirm):
+            raise Conflict(f"the filtered set now has {now} rows to change, not the {confirm} you confirmed; "
+                           f"nothing was changed — check and confirm again")
+        done = store.bulk(ds["id"], f, action, p, cur=cur)
+    return {"dataset": dataset, "action": action, "affected": done["affected"], "bulk_id": done["id"]}
+
+
+def last_bulk(dataset: str) -> dict[str, Any] | None:
+    """The bulk action that undo would reverse, or None."""
+    a = store.last_action(_dataset(dataset)["id"])
+    if a is None:
+        return None
+    params = json.loads(a["params"]) if isinstance(a["params"], str) else a["params"]
+    return {"id": a["id"], "action": a["action"], "params": params, "affected": a["affected"],
+            "created_at": a["created_at"], "label": BULK_ACTIONS.get(a["action"], a["action"])}
+
+
+def undo_last(dataset: str) -> dict[str, Any]:
+    """Undo the last bulk action of a dataset (one step)."""
+    ds = _dataset(dataset)
+    with db.transaction() as cur:
+        action = store.last_action(ds["id"], cur=cur)
+        if action is None:
+            raise InputError(f"nothing to undo in {dataset!r}")
+        result = store.undo(action, cur=cur)
+    return {"dataset": dataset, "action": action["action"], **result}
+
+
+# ---- deduplication
+
+def find_duplicates(dataset: str, f: SampleFilter | None = None, *, near: bool = True,
+                    threshold: float = 0.8) -> dict[str, Any]:
+    """Exact and near-duplicate groups of a dataset (each a list of rows, the one to keep first)."""
+    rows = store.dedup_rows(_dataset(dataset)["id"], f)
+    texts = {r["id"]: dedup.text_of(r) for r in rows}
+    by_id = {r["id"]: r for r in rows}
+    exact = dedup.exact_groups(texts)
+    groups = [("exact", g) for g in exact]
+    if near:
+        grouped = {i for g in exact for i in g[1:]}
+        rest = {i: t for i, t in texts.items() if i not in grouped}
+        exact_sets = [set(g) for g in exact]
+        for g in dedup.near_groups(rest, threshold=threshold):
+            if not any(set(g) <= s for s in exact_sets):
+                groups.append(("near", g))
+    out = []
+    for kind, g in groups:
+        members = [by_id[i] for i in g]
+        keep = dedup.choose_keeper(members)
+        members.sort(key=lambda r: (r["id"] != keep, r["id"]))
+        out.append({"kind": kind, "keep": keep, "rows": members})
+    return {"groups": out, "duplicates": sum(len(g["rows"]) - 1 for g in out), "rows": len(rows)}
+
+
+def remove_duplicates(dataset: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """Keep one row per group and delete the rest, as one undoable bulk action."""
+    drop = sorted({r["id"] for g in groups for r in g["rows"] if r["id"] != g["keep"]})
+    if not drop:
+        return {"dataset": dataset, "action": "delete", "affected": 0}
+    f = SampleFilter(ids=tuple(drop))
+    return bulk(dataset, f, "delete", {"reason": "duplicates"}, confirm=bulk_count(dataset, f, "delete"))
+
+
+# ---- charts
+
+def length_stats(dataset: str) -> list[dict[str, Any]]:
+    """Histogram bins of content and summary lengths in characters."""
+    return store.length_histogram(_dataset(dataset)["id"])
+
+
+def token_lengths(dataset: str, tokenizer_dir: str, limit: int = 2000) -> dict[str, list[int]]:
+    """Token counts of content and summary for up to ``limit`` rows, with a local tokenizer folder."""
+    from studio.data.lengths import load_tokenizer
+
+    tok = load_tokenizer(tokenizer_dir)
+    rows = store.text_sample(_dataset(dataset)["id"], limit)
+    from studio.core.formats import user_text
+
+    content = [user_text(r["instruction"], r["input"]) for r in rows]
+    summary = [r["output"] for r in rows]
+    enc = lambda texts: [len(x) for x in tok(texts, add_special_tokens=False)["input_ids"]] if texts else []
+    return {"content": enc(content), "summary": enc(summary)}
+
+
+def charts(dataset: str, tokenizer_dir: str | None = None) -> dict[str, Any]:
+    """Plotly figures: lengths in characters (and tokens with a tokenizer), type mix, origin mix."""
+    import plotly.express as px
+    import plotly.graph_objects as go
+
+    ds = _dataset(dataset)
+    figs: dict[str, Any] = {}
+    bins = store.length_histogram(ds["id"])
+    fig = go.Figure()
+    for name in store.LENGTHS:
+        b = [x for x in bins if x["field"] == name]
+        fig.add_bar(x=[(x["start"] + x["end"]) / 2 for x in b], y=[x["n"] for x in b], name=name,
+                    width=[x["end"] - x["start"] for x in b], opacity=0.6)
+    fig.update_layout(barmode="overlay", title="Lengths (characters)", xaxis_title="characters",
+                      yaxis_title="samples", height=320)
+    figs["chars"] = fig
+    if tokenizer_dir:
+        t = token_lengths(dataset, tokenizer_dir)
+        tf = go.Figure()
+        for name, values in t.items():
+            tf.add_histogram(x=values, name=name, opacity=0.6, nbinsx=40)
+        tf.update_layout(barmode="overlay", title=f"Lengths (tokens, {len(t['content'])} rows sampled)",
+                         xaxis_title="tokens", yaxis_title="samples", height=320)
+        figs["tokens"] = tf
+    facets = store.facets(ds["id"])
+    for key, title in (("qtype", "Type mix"), ("origin", "Origin mix")):
+        if facets[key]:
+            figs[key] = px.pie(names=list(facets[key]), values=list(facets[key].values()), title=title, height=300)
+    return figs
