@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import guarded
-from studio.data import pairs, samples
 from studio.core.errors import StudioError
+from studio.data import pairs, samples
 
 st.title("Datasets")
 st.caption("Browse and edit training pairs page by page, filter them, change many at once (undoable), remove "

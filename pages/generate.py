@@ -10,9 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import api_key, guarded
-from studio.data import corpus, review
 from studio import generate
 from studio.core import settings
+from studio.data import corpus, review
 from studio.generate import background
 
 STRATEGY_HELP = {

@@ -7,8 +7,8 @@ import plotly.express as px
 import streamlit as st
 
 from pages.ui import guarded
-from studio.data.exams import importer, read
 from studio.core.errors import StudioError
+from studio.data.exams import importer, read
 from studio.data.exams.mapping import FIELD_HELP, FIELDS
 
 st.title("Import exam bank")

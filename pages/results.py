@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages.ui import api_key, guarded, shown_errors
-from studio.evaluate import comparisons, report, exam_accuracy, judge, ratings
 from studio.core import settings
+from studio.evaluate import comparisons, exam_accuracy, judge, ratings, report
 
 st.title("Results")
 st.caption("What the ratings, A/B votes, a GPT judge and exam accuracy say about each system of a comparison "

@@ -8,9 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import guarded
-from studio.data import review
 from studio.core.errors import StudioError
-from studio.data.quality import FLAGS
+from studio.data import review
+from studio.data.review_flags import FLAGS
 
 st.title("Review")
 st.caption("Check each pending sample against its source passage: accept (with your edits) or reject with a "

@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages.ui import guarded
-from studio.train import runs
+from studio.train import display, merge, runs
 
 st.title("Runs")
 st.caption("Every fine-tune with live progress and loss curves (refreshes by itself while one runs). "
@@ -21,7 +21,7 @@ POLL = 2 if live else None
 
 def curve_figure(run_ids: list[str], labels: dict[str, str]) -> go.Figure:
     """Train loss (solid) and eval loss (dotted) per run against the step."""
-    points = pd.DataFrame(runs.curve_points(run_ids))
+    points = pd.DataFrame(display.curve_points(run_ids))
     fig = go.Figure()
     if not points.empty:
         for rid in run_ids:
@@ -42,7 +42,7 @@ def table():
     st.dataframe(pd.DataFrame([{
         "run": r["id"], "name": r["name"], "method": r["method"], "state": r["state"], "progress": r["progress"],
         "step": f"{r['step']}/{r['total']}",
-        "ETA": runs.format_seconds(r["eta_s"]) if r["eta_s"] is not None else "",
+        "ETA": display.format_seconds(r["eta_s"]) if r["eta_s"] is not None else "",
         "final loss": r["final_loss"], "eval loss": r["eval_loss"], "from run": r["parent_run"] or "",
         "base model": r["base_model"], "created": r["created_at"],
     } for r in shown]), hide_index=True, width="stretch",
@@ -71,10 +71,10 @@ def detail(run_id: str):
     m = st.columns(5)
     m[0].metric("State", d["state"])
     m[1].metric("Step", f"{d['step']}/{d['total']}")
-    m[2].metric("ETA", runs.format_seconds(d["eta_s"]) if d["eta_s"] is not None else "–")
+    m[2].metric("ETA", display.format_seconds(d["eta_s"]) if d["eta_s"] is not None else "–")
     m[3].metric("Train loss", f"{d['final_loss']:.4f}" if d["final_loss"] is not None else "–")
     m[4].metric("Eval loss", f"{d['eval_loss']:.4f}" if d["eval_loss"] is not None else "–")
-    st.progress(min(1.0, d["progress"]), text=runs.progress_text(d))
+    st.progress(min(1.0, d["progress"]), text=display.progress_text(d))
     if d["error"]:
         st.error(d["error"])
     if d["step"] or d["final_loss"] is not None:
@@ -123,7 +123,7 @@ if d:
                 out = st.text_input("Folder (empty: models/<run>-merged)", key="runs_merge_out")
                 if st.button("Merge and save", key="runs_merge_go"):
                     with st.spinner("Merging…"):
-                        merged = guarded(runs.merge, run_id, out.strip() or None)
+                        merged = guarded(merge.merge, run_id, out.strip() or None)
                     if merged:
                         st.success(f"Saved the merged model to `{merged['out']}`")
 

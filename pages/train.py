@@ -2,8 +2,8 @@
 import streamlit as st
 
 from pages.ui import guarded
-from studio.train import runs
 from studio.data import samples, snapshots
+from studio.train import config, display, estimate, runs
 
 st.title("Train")
 st.caption("Fine-tune a LoRA or P-Tuning v2 adapter in a background process. It keeps running when you "
@@ -31,7 +31,7 @@ else:
                            format_func=lambda n: f"{n} ({accepted[n]:,} accepted)", key="train_dataset")
 
 # --- base model
-models = runs.base_models()
+models = config.base_models()
 TYPED = "Type a folder or hub id…"
 choices = [m["path"] for m in models] + [TYPED]
 names = {m["path"]: m["name"] for m in models} | {TYPED: TYPED}
@@ -40,12 +40,12 @@ base_model = st.text_input("Model folder or hub id", key="train_model_typed",
                            placeholder="/models/Qwen2.5-1.5B-Instruct") if picked == TYPED else picked
 
 # --- method and settings
-method = st.radio("Method", list(runs.PRESETS), format_func=runs.PRESET_LABELS.get, horizontal=True,
+method = st.radio("Method", list(config.PRESETS), format_func=config.PRESET_LABELS.get, horizontal=True,
                   key="train_method")
-preset = runs.preset(method, base_model)
+preset = config.preset(method, base_model)
 hidden = {"lora": {"pre_seq_len", "prefix_projection"},
           "prefix": {"lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"}}[method]
-fields = [f for f in runs.config_fields() if f["name"] not in hidden]
+fields = [f for f in config.config_fields() if f["name"] not in hidden]
 values = {}
 
 
@@ -67,7 +67,7 @@ def field(col, f):
 
 
 st.subheader("Settings")
-basic = sorted((f for f in fields if f["basic"]), key=lambda f: runs.BASIC_FIELDS.index(f["name"]))
+basic = sorted((f for f in fields if f["basic"]), key=lambda f: config.BASIC_FIELDS.index(f["name"]))
 cols = st.columns(3)
 for i, f in enumerate(basic):
     values[f["name"]] = field(cols[i % 3], f)
@@ -86,13 +86,14 @@ with st.expander("Advanced: adapter, batches, schedule, checkpoints, GPUs"):
 name = st.text_input("Run name (optional)", key="train_name")
 
 st.caption("The command the run will start:")
-st.code(runs.command_preview(values.get("num_processes", 1), values.get("deepspeed", False)), language="bash")
+st.code(display.command_preview(values.get("num_processes", 1), values.get("deepspeed", False)),
+        language="bash")
 
 data = {"snapshot": snapshot} if snapshot else {"dataset": dataset}
 left, right = st.columns([1, 1])
 if left.button("Estimate", key="train_estimate_btn"):
     with st.spinner("Tokenizing the training split…"):
-        est = guarded(runs.estimate, base_model=base_model, method=method, **data, **values)
+        est = guarded(estimate.estimate, base_model=base_model, method=method, **data, **values)
     if est:
         m = st.columns(4)
         m[0].metric("Training rows", f"{est['n_train']:,}")

@@ -47,6 +47,8 @@ class FakeOpenAI:
             return self.faults.pop(0) if self.faults else None
 
     def _handler(self):
+        """The request handler class bound to this server. Long because it is one class: the routes of
+        the OpenAI API the studio uses, each a few lines, read best side by side."""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):

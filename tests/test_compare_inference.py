@@ -2,8 +2,9 @@
 import pytest
 
 from store import compare as store
-from studio.evaluate import comparisons, inference, prompt_sets as prompts
 from studio.core.errors import InputError, NotFound
+from studio.evaluate import comparisons, inference
+from studio.evaluate import prompt_sets as prompts
 from tests.compare_helpers import PAIRS_A, PAIRS_B, adapters, runs  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow

@@ -2,10 +2,11 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from studio.evaluate import comparisons, prompt_sets as prompts, ratings
+from studio.evaluate import comparisons, ratings
+from studio.evaluate import prompt_sets as prompts
+from testkit.fake_openai import FakeOpenAI
 from tests.compare_helpers import PAIRS_A, adapters, runs  # noqa: F401 - fixtures
 from tests.conftest import ROOT
-from testkit.fake_openai import FakeOpenAI
 from tests.test_exam_eval import seed_exam
 
 pytestmark = pytest.mark.slow

@@ -4,9 +4,9 @@ import json
 import pytest
 
 from store import datasets, db
-from studio.evaluate import prompt_sets as prompts
-from studio.data import snapshots
 from studio.core.errors import InputError
+from studio.data import snapshots
+from studio.evaluate import prompt_sets as prompts
 from tests.conftest import DATA
 from tests.test_exam_eval import seed_exam
 

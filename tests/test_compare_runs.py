@@ -5,8 +5,8 @@ import json
 import pytest
 
 from store import datasets, db
-from studio.train import runs
 from studio.data import snapshots
+from studio.train import runs
 from tests.compare_helpers import PAIRS_A, PAIRS_B
 from tests.conftest import run_cli
 from tests.train_helpers import FAST_LORA, finished, wait

@@ -7,9 +7,9 @@ import subprocess
 import pytest
 
 from store import db
+from studio.core.errors import InputError
 from studio.data.corpus import chunk, import_corpus, read
 from studio.data.corpus.chunking import ARTICLE
-from studio.core.errors import InputError
 from tests.conftest import DATA, ROOT, run_cli
 
 LAWS = DATA / "corpus" / "laws"

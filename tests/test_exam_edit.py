@@ -5,10 +5,10 @@ from streamlit.testing.v1 import AppTest
 
 from store import db
 from studio.core.errors import Conflict, InputError
-from studio.project.demo_exams import DEMO_BANK
 from studio.data.exams import edit as ed
 from studio.data.exams.convert import convert
 from studio.data.exams.importer import import_exam
+from studio.project.demo_exams import DEMO_BANK
 from tests.conftest import ROOT
 
 BANK = "安规示例"

@@ -4,8 +4,9 @@ import json
 import pytest
 
 from store import datasets, db
-from studio.evaluate import exam_accuracy as exam_eval, inference
 from studio.core.errors import NotFound
+from studio.evaluate import exam_accuracy as exam_eval
+from studio.evaluate import inference
 from tests.compare_helpers import make_run_folder, register_run, train_lora
 
 OPTS4 = [{"label": "A", "text": "雨鞋"}, {"label": "B", "text": "绝缘靴"}, {"label": "C", "text": "橡胶鞋"},

@@ -7,10 +7,10 @@ import pytest
 
 from exports.registry import FORMATS
 from store import datasets, db
-from studio.data import pairs, snapshots
 from studio.core.errors import InputError
-from studio.data.export import export
 from studio.core.formats import messages
+from studio.data import pairs, snapshots
+from studio.data.export import export
 from tests.conftest import DATA, run_cli
 
 SAMPLES = [

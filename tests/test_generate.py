@@ -9,15 +9,15 @@ import time
 import pytest
 
 from store import db
-from studio.data.corpus import import_corpus
 from studio.core.errors import InputError, WorkFailed
+from studio.data.corpus import import_corpus
 from studio.generate import Options, run
 from studio.generate.cloze import cloze_pairs
-from studio.generate.engine import exam_question
+from studio.generate.exam_items import exam_question
 from studio.generate.parse import ParseError, parse_json
 from testkit.canned import reply
-from tests.conftest import DATA, ROOT
 from testkit.fake_openai import FakeOpenAI
+from tests.conftest import DATA, ROOT
 
 LAWS = DATA / "corpus" / "laws"
 KEY = "sk-studio-TEST-7f3a9c1e5b2d4a6f"

@@ -5,8 +5,8 @@ import pytest
 
 from store import compare as store
 from store import db
-from studio.evaluate import judge, ratings
 from studio.core.errors import InputError, WorkFailed
+from studio.evaluate import judge, ratings
 from testkit.fake_openai import FakeOpenAI
 from tests.test_ratings import fake_comparison
 

@@ -80,7 +80,8 @@ def test_export_refuses_a_name_outside_the_folder_before_the_click(studio_env):
 
 
 def test_compare_keeps_the_comparison_and_the_rater_in_the_url(demo_model):
-    from studio.evaluate import comparisons, prompt_sets as prompts
+    from studio.evaluate import comparisons
+    from studio.evaluate import prompt_sets as prompts
 
     set_id = prompts.save("安规两问", "test", [{"prompt": "雷雨天气巡视应穿什么？", "category": "安规"},
                                              {"prompt": "工作票有效期多久？", "category": "安规"}])

@@ -6,8 +6,9 @@ import pytest
 
 from store import compare as store
 from store import db
-from studio.evaluate import comparisons, inference, prompt_sets as prompts, ratings
 from studio.core.errors import InputError
+from studio.evaluate import comparisons, inference, ratings
+from studio.evaluate import prompt_sets as prompts
 
 SYSTEMS = ["base", "run-x", "run-y"]
 

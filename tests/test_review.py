@@ -5,9 +5,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from store import db
-from studio.data import quality, review
-from studio.project.demo_corpus import DEMO_CLOZE, DEMO_CORPUS, load_demo
 from studio.core.errors import Conflict, InputError
+from studio.data import review
+from studio.data import review_flags as quality
+from studio.project.demo_corpus import DEMO_CLOZE, DEMO_CORPUS, load_demo
 from tests.conftest import ROOT
 
 

@@ -3,8 +3,8 @@ import pytest
 
 from store import datasets, db
 from store.samples import SampleFilter, order_by, where
-from studio.data import dedup, samples
 from studio.core.errors import Conflict, InputError, NotFound
+from studio.data import dedup, samples
 
 ROWS = [  # id, status, origin, qtype, tags, instruction, input, output
     (1, "accepted", "exam-qa", "single", ["安规"], "雷雨天气应穿什么", "", "绝缘靴"),
@@ -226,8 +226,9 @@ def test_untag_removes_only_that_tag():
 
 
 def test_cli_dedup_and_undo(studio_env):
-    from tests.conftest import run_cli
     import json
+
+    from tests.conftest import run_cli
 
     did = seed(n=3)
     db.cursor().execute("INSERT INTO samples (dataset_id, instruction, output) VALUES (?, '第1题  雷雨天气', '绝缘靴1')", [did])

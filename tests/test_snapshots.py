@@ -4,8 +4,8 @@ import json
 import pytest
 
 from store import datasets, db
-from studio.data import snapshots
 from studio.core.errors import InputError, NotFound
+from studio.data import snapshots
 
 
 def seed(name="安规问答", n=40, *, types=("single", "judge"), status_every=0, start=0):

@@ -3,13 +3,14 @@ SIGTERM, SIGKILL and an app restart, resume continues the step count, chains sta
 import json
 import os
 import signal
+import time
 
 import pytest
 
 from store import db
-from studio.train import runs
-from studio.data import snapshots
 from studio.core.errors import Conflict, InputError
+from studio.data import snapshots
+from studio.train import config, estimate, runs, supervisor
 from tests.conftest import run_cli
 from tests.train_helpers import FAST_LORA, finished, seed_dataset, wait
 from trainers import runfolder
@@ -102,7 +103,7 @@ def test_lora_from_the_cli_memorises_reloads_with_peft_and_chains(studio_env, de
 def test_prefix_tuning_loss_falls(studio_env, demo_model):
     seed_dataset(n=10)
     snap = snapshots.create("电工问答")
-    assert runs.preset("prefix")["learning_rate"] == 2e-2 and runs.preset("prefix")["pre_seq_len"] == 128
+    assert config.preset("prefix")["learning_rate"] == 2e-2 and config.preset("prefix")["pre_seq_len"] == 128
     # a random 2-layer model learns a prefix slowly (see STACK.md): fewer virtual tokens, a hotter rate
     row = runs.submit(snapshot=snap["id"], base_model=str(demo_model), method="prefix", pre_seq_len=16,
                       learning_rate=0.1, max_steps=40, batch_size=8, logging_steps=5, max_source_length=64,
@@ -125,8 +126,8 @@ def test_sigterm_cancels_with_a_checkpoint_and_the_queue_starts_the_next_run(stu
     assert short["state"] == "queued"  # one run per device at a time
     long = wait(long["id"], lambda r: r["state"] == "running" and r["step"] >= 3)
 
-    runs._children.clear()  # the app restarts: it re-attaches to the live run
-    assert runs.reattach() and runs.get(long["id"])["state"] == "running"
+    supervisor._children.clear()  # the app restarts: it re-attaches to the live run
+    assert supervisor.reattach() and runs.get(long["id"])["state"] == "running"
     with pytest.raises(Conflict):
         runs.start(long["id"])
 
@@ -142,15 +143,29 @@ def test_sigterm_cancels_with_a_checkpoint_and_the_queue_starts_the_next_run(stu
     assert short["state"] == "done" and short["step"] == 3
 
 
+def wait_dead(pid: int, timeout: float = 10.0) -> None:
+    import psutil
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.05)
+
+
 def test_a_killed_run_is_failed_after_restart_and_resumes_from_its_checkpoint(studio_env, demo_model):
     seed_dataset(n=10)
     row = runs.submit(dataset="电工问答", base_model=str(demo_model), method="lora", max_steps=40,
                       save_steps=10, **{**FAST_LORA, "logging_steps": 2})
     row = wait(row["id"], lambda r: r["step"] >= 12 and runfolder.last_checkpoint(r["dir"]) is not None)
     os.killpg(row["pid"], signal.SIGKILL)
+    wait_dead(row["pid"])  # the kill lands asynchronously; the "restarted app" below comes after it
 
-    runs._children.clear()  # a fresh app process: the killed trainer is now a zombie it never started
-    runs.reattach()
+    supervisor._children.clear()  # a fresh app process: the killed trainer is now a zombie it never started
+    supervisor.reattach()
     dead = runs.get(row["id"])
     assert dead["state"] == "failed" and "last log lines" in dead["error"] and dead["step"] >= 12
     killed_at = dead["step"]
@@ -183,8 +198,8 @@ def test_bad_requests_are_refused_with_one_clear_message(studio_env, demo_model,
     with pytest.raises(InputError, match="learning_rate must be a float"):
         runs.prepare(dataset="电工问答", base_model=str(demo_model), learning_rate="fast")
     assert not list((studio_env / "runs").glob("*")) and runs.list_runs() == []
-    est = runs.estimate(dataset="电工问答", base_model=str(demo_model), method="lora", max_steps=0, epochs=2,
-                        batch_size=2)
+    est = estimate.estimate(dataset="电工问答", base_model=str(demo_model), method="lora", max_steps=0, epochs=2,
+                            batch_size=2)
     assert est["n_train"] + est["n_validation"] == 4 and est["steps"] == 2 * -(-est["n_train"] // 2)
     assert est["tokens_per_epoch"] > est["response_tokens_per_epoch"] > 0
     db.close_all()

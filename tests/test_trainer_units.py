@@ -129,7 +129,7 @@ def test_run_folder_files(tmp_path):
 
 
 def test_every_setting_has_a_reason():
-    from studio.train.runs import config_fields
+    from studio.train.config import config_fields
 
     found = config_fields()
     assert {f["name"] for f in found} >= {"lora_r", "pre_seq_len", "max_source_length", "learning_rate"}
@@ -137,10 +137,10 @@ def test_every_setting_has_a_reason():
 
 
 def test_demo_model_gets_a_learning_rate_that_moves_its_loss(demo_model, tmp_path):
-    from studio.train import runs
+    from studio.train import config
 
-    assert runs.preset("lora", str(demo_model))["learning_rate"] == 5e-3
-    assert runs.preset("lora")["learning_rate"] == 2e-4  # real models keep the preset
+    assert config.preset("lora", str(demo_model))["learning_rate"] == 5e-3
+    assert config.preset("lora")["learning_rate"] == 2e-4  # real models keep the preset
     (tmp_path / "config.json").write_text("{}")
-    assert runs.preset("lora", str(tmp_path))["learning_rate"] == 2e-4
-    assert runs.preset("prefix", str(demo_model))["learning_rate"] == 2e-2  # the ChatGLM recipe stays
+    assert config.preset("lora", str(tmp_path))["learning_rate"] == 2e-4
+    assert config.preset("prefix", str(demo_model))["learning_rate"] == 2e-2  # the ChatGLM recipe stays

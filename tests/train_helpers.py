@@ -29,12 +29,12 @@ def seed_dataset(name: str = "电工问答", n: int = 10, start: int = 0) -> lis
 
 
 def wait(run_id: str, until, timeout: float = 240.0, every: float = 0.5) -> dict:
-    """Poll (``runs.refresh``) until ``until(row)`` holds; fail with the run's log on timeout."""
-    from studio.train import runs
+    """Poll (``supervisor.refresh``) until ``until(row)`` holds; fail with the run's log on timeout."""
+    from studio.train import runs, supervisor
 
     deadline = time.time() + timeout
     while time.time() < deadline:
-        runs.refresh()
+        supervisor.refresh()
         row = runs.get(run_id)
         if until(row):
             return row

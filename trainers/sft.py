@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,46 +41,64 @@ IGNORE = -100  # the label value the loss skips
 
 # ---------------------------------------------------------------------------------------------- config
 
+def setting(group: str, default: Any, why: str) -> Any:
+    """A Config field: ``field(default=..., metadata={"group": ..., "help": ...})``.
+
+    The Train form and ``python -m studio train --help`` read the group and the one-line why from
+    ``dataclasses.fields(Config)``.
+    """
+    return field(default=default, metadata={"group": group, "help": why})
+
+
 @dataclass(frozen=True)
 class Config:
+    """Everything a run needs, saved as its config.json and into every checkpoint."""
+
     # model
-    base_model: str = ""                  # local model folder or hub id: the weights we adapt (frozen)
-    trust_remote_code: bool = False       # runs Python shipped with the model (ChatGLM needs it): only on request
-    device: str = "auto"                  # auto: CUDA (bf16 where supported) when present, else CPU fp32
+    base_model: str = setting("model", "", "local model folder or hub id: the weights we adapt (frozen)")
+    trust_remote_code: bool = setting("model", False,
+                                      "runs Python shipped with the model (ChatGLM needs it): only on request")
+    device: str = setting("model", "auto", "auto: CUDA (bf16 where supported) when present, else CPU fp32")
     # data
-    train_file: str = "train.jsonl"       # canonical JSONL (instruction/input/output/system/history), run-folder relative
-    validation_file: str = "validation.jsonl"  # gives the eval-loss curve; missing or empty: no evaluation
-    max_source_length: int = 200          # prompt tokens kept (ChatGLM recipe): bounds memory on long questions
-    max_target_length: int = 256          # response tokens trained on: longer answers are cut
+    train_file: str = setting("data", "train.jsonl",
+                              "canonical JSONL (instruction/input/output/system/history), run-folder relative")
+    validation_file: str = setting("data", "validation.jsonl",
+                                   "gives the eval-loss curve; missing or empty: no evaluation")
+    max_source_length: int = setting("data", 200,
+                                     "prompt tokens kept (ChatGLM recipe): bounds memory on long questions")
+    max_target_length: int = setting("data", 256, "response tokens trained on: longer answers are cut")
     # adapter
-    method: str = "lora"                  # lora | prefix (P-Tuning v2)
-    lora_r: int = 8                       # rank of the update: its capacity
-    lora_alpha: int = 16                  # the update is scaled by alpha / r
-    lora_dropout: float = 0.05            # regularises small data sets
-    lora_target_modules: tuple[str, ...] = ()  # empty: every linear layer of the blocks, found by type
-    pre_seq_len: int = 128                # P-Tuning v2: virtual tokens per layer (ChatGLM recipe: 128)
-    prefix_projection: bool = False       # P-Tuning v2: learn the prefix through an MLP (more parameters)
-    from_adapter: str = ""                # chained training: start from this adapter folder instead of fresh
-    parent_run: str = ""                  # lineage: the run that adapter came from
+    method: str = setting("adapter", "lora", "lora | prefix (P-Tuning v2)")
+    lora_r: int = setting("adapter", 8, "rank of the update: its capacity")
+    lora_alpha: int = setting("adapter", 16, "the update is scaled by alpha / r")
+    lora_dropout: float = setting("adapter", 0.05, "regularises small data sets")
+    lora_target_modules: tuple[str, ...] = setting("adapter", (),
+                                                   "empty: every linear layer of the blocks, found by type")
+    pre_seq_len: int = setting("adapter", 128, "P-Tuning v2: virtual tokens per layer (ChatGLM recipe: 128)")
+    prefix_projection: bool = setting("adapter", False,
+                                      "P-Tuning v2: learn the prefix through an MLP (more parameters)")
+    from_adapter: str = setting("adapter", "", "chained training: start from this adapter folder instead of fresh")
+    parent_run: str = setting("adapter", "", "lineage: the run that adapter came from")
     # optimisation
-    learning_rate: float = 2e-4           # LoRA likes ~2e-4; the P-Tuning v2 recipe uses 2e-2
-    epochs: float = 3.0                   # passes over the training split (ignored when max_steps > 0)
-    max_steps: int = 0                    # > 0: exactly this many optimizer steps
-    batch_size: int = 8                   # rows per device per step
-    gradient_accumulation_steps: int = 1  # larger effective batch without more memory
-    warmup_ratio: float = 0.0             # share of steps with a rising learning rate
-    lr_scheduler: str = "linear"          # transformers scheduler name
-    weight_decay: float = 0.0             # adapters are small: no decay by default
-    seed: int = 42                        # same seed, same data order and initial adapter
-    logging_steps: int = 5                # a metrics.jsonl line every N steps
-    eval_steps: int = 0                   # evaluate every N steps; 0: about ten times per run
-    save_steps: int = 0                   # checkpoint every N steps; 0: about five times per run
-    save_total_limit: int = 2             # checkpoints kept on disk
-    group_by_length: bool = True          # batches of similar length: less padding, more tokens/s
+    learning_rate: float = setting("optimisation", 2e-4, "LoRA likes ~2e-4; the P-Tuning v2 recipe uses 2e-2")
+    epochs: float = setting("optimisation", 3.0, "passes over the training split (ignored when max_steps > 0)")
+    max_steps: int = setting("optimisation", 0, "> 0: exactly this many optimizer steps")
+    batch_size: int = setting("optimisation", 8, "rows per device per step")
+    gradient_accumulation_steps: int = setting("optimisation", 1, "larger effective batch without more memory")
+    warmup_ratio: float = setting("optimisation", 0.0, "share of steps with a rising learning rate")
+    lr_scheduler: str = setting("optimisation", "linear", "transformers scheduler name")
+    weight_decay: float = setting("optimisation", 0.0, "adapters are small: no decay by default")
+    seed: int = setting("optimisation", 42, "same seed, same data order and initial adapter")
+    logging_steps: int = setting("optimisation", 5, "a metrics.jsonl line every N steps")
+    eval_steps: int = setting("optimisation", 0, "evaluate every N steps; 0: about ten times per run")
+    save_steps: int = setting("optimisation", 0, "checkpoint every N steps; 0: about five times per run")
+    save_total_limit: int = setting("optimisation", 2, "checkpoints kept on disk")
+    group_by_length: bool = setting("optimisation", True, "batches of similar length: less padding, more tokens/s")
     # launch (read by trainers/launcher.py)
-    num_processes: int = 1                # > 1: `accelerate launch` over that many GPUs
-    deepspeed: bool = False               # with num_processes > 1: DeepSpeed ZeRO-2 (trainers/deepspeed_zero2.yaml)
-    run_id: str = ""                      # the run folder's name, for the log
+    num_processes: int = setting("launch", 1, "> 1: `accelerate launch` over that many GPUs")
+    deepspeed: bool = setting("launch", False,
+                              "with num_processes > 1: DeepSpeed ZeRO-2 (trainers/deepspeed_zero2.yaml)")
+    run_id: str = setting("launch", "", "the run folder's name, for the log")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -419,34 +437,22 @@ def make_callback(run_dir: Path, cfg: Config, status: Status, has_eval: bool):
 
 # ------------------------------------------------------------------------------------------ train
 
-def train(cfg: Config, run_dir: Path, status: Status) -> str:
-    """Fine-tune as configured; return the final state: done or cancelled."""
-    import transformers
-    from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
-
-    transformers.logging.set_verbosity_warning()
-    set_seed(cfg.seed)
-    cuda, bf16, dtype = pick_device(cfg)
-    print(f"run {cfg.run_id or run_dir.name}: {cfg.method} on {cfg.base_model} "
-          f"({'cuda' if cuda else 'cpu'}, {str(dtype).replace('torch.', '')})", flush=True)
-
-    tokenizer = load_tokenizer(cfg)
+def load_rows(cfg: Config, run_dir: Path, tokenizer) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(training rows, validation rows), tokenized; an empty training split is an error."""
     train_rows = encode(read_jsonl(resolve(run_dir, cfg.train_file)), tokenizer, cfg)
     val_rows = encode(read_jsonl(resolve(run_dir, cfg.validation_file)), tokenizer, cfg) \
         if cfg.validation_file else []
     if not train_rows:
         raise ValueError(f"the training split {cfg.train_file} has no rows")
-    model = attach_adapter(load_base(cfg, dtype), cfg, run_dir)
-    trainable, total = model.get_nb_trainable_parameters()
-    print(f"{len(train_rows)} training rows, {len(val_rows)} validation rows; "
-          f"trainable parameters {trainable:,} of {total:,}", flush=True)
+    return train_rows, val_rows
 
-    from datasets import Dataset
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    steps = planned_steps(len(train_rows), cfg, world)
-    resume = runfolder.last_checkpoint(run_dir)
-    args = TrainingArguments(
+def training_args(cfg: Config, run_dir: Path, *, steps: int, has_eval: bool, resuming: bool, cuda: bool,
+                  bf16: bool):
+    """The Trainer's arguments from the config: eval and checkpoint cadence default to the run's length."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
         output_dir=str(run_dir),
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
@@ -459,9 +465,9 @@ def train(cfg: Config, run_dir: Path, status: Status) -> str:
         weight_decay=cfg.weight_decay,
         seed=cfg.seed,
         logging_steps=cfg.logging_steps,
-        eval_strategy="steps" if val_rows else "no",
+        eval_strategy="steps" if has_eval else "no",
         eval_steps=cfg.eval_steps or max(1, steps // 10),
-        eval_on_start=bool(val_rows) and resume is None,
+        eval_on_start=has_eval and not resuming,
         save_strategy="steps",
         save_steps=cfg.save_steps or max(1, steps // 5),
         save_total_limit=cfg.save_total_limit,
@@ -476,6 +482,31 @@ def train(cfg: Config, run_dir: Path, status: Status) -> str:
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False,
     )
+
+
+def train(cfg: Config, run_dir: Path, status: Status) -> str:
+    """Fine-tune as configured; return the final state: done or cancelled."""
+    import transformers
+    from datasets import Dataset
+    from transformers import PrinterCallback, Trainer, set_seed
+
+    transformers.logging.set_verbosity_warning()
+    set_seed(cfg.seed)
+    cuda, bf16, dtype = pick_device(cfg)
+    print(f"run {cfg.run_id or run_dir.name}: {cfg.method} on {cfg.base_model} "
+          f"({'cuda' if cuda else 'cpu'}, {str(dtype).replace('torch.', '')})", flush=True)
+
+    tokenizer = load_tokenizer(cfg)
+    train_rows, val_rows = load_rows(cfg, run_dir, tokenizer)
+    model = attach_adapter(load_base(cfg, dtype), cfg, run_dir)
+    trainable, total = model.get_nb_trainable_parameters()
+    print(f"{len(train_rows)} training rows, {len(val_rows)} validation rows; "
+          f"trainable parameters {trainable:,} of {total:,}", flush=True)
+
+    steps = planned_steps(len(train_rows), cfg, int(os.environ.get("WORLD_SIZE", "1")))
+    resume = runfolder.last_checkpoint(run_dir)
+    args = training_args(cfg, run_dir, steps=steps, has_eval=bool(val_rows), resuming=resume is not None,
+                         cuda=cuda, bf16=bf16)
     pad_id = tokenizer.pad_token_id
     trainer = Trainer(
         model=model, args=args,

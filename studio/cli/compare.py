@@ -82,7 +82,7 @@ def _prompt_set(sources: list[str], name: str | None) -> dict:
 
 
 def _compare(args) -> dict:
-    from studio.evaluate import report, comparisons, judge
+    from studio.evaluate import comparisons, judge, report
 
     run_ids = [r.strip() for r in args.runs.split(",") if r.strip()]
     if not run_ids:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from studio.cli import command
 from studio.core.errors import InputError
 
+
 def register(sub, groups) -> None:
     p = command(groups["import"], "pairs", _import_pairs,
                 "import training pairs: Alpaca, content/summary, ShareGPT, OpenAI messages "

@@ -12,7 +12,7 @@ _SKIP = {"base_model", "method", "train_file", "validation_file", "from_adapter"
 
 
 def register(sub, groups) -> None:
-    from studio.train.runs import config_fields
+    from studio.train.config import config_fields
 
     p = command(sub, "train", _train, "fine-tune a LoRA or P-Tuning v2 adapter on a snapshot (or a dataset)")
     data = p.add_mutually_exclusive_group()
@@ -50,7 +50,7 @@ def register(sub, groups) -> None:
 
 
 def _settings(args) -> dict:
-    from studio.train.runs import config_fields
+    from studio.train.config import config_fields
 
     out = {}
     for f in config_fields():
@@ -68,8 +68,8 @@ def _settings(args) -> dict:
 
 
 def _train(args) -> dict:
-    from studio.train import runs
     from studio.core.errors import InputError
+    from studio.train import runs
 
     if args.resume:
         if args.dataset or args.snapshot or args.base_model or args.method:
@@ -91,7 +91,7 @@ def _follow(run_id: str) -> dict:
     """Poll the run until it ends, with a tqdm bar on stderr; Ctrl-C cancels it (checkpoint first)."""
     from tqdm import tqdm
 
-    from studio.train import runs
+    from studio.train import runs, supervisor
 
     row = runs.get(run_id)
     bar = tqdm(total=row["total"] or None, initial=row["step"] or 0, desc=run_id, unit="step",
@@ -100,7 +100,7 @@ def _follow(run_id: str) -> dict:
     try:
         while True:
             try:
-                runs.refresh()
+                supervisor.refresh()
                 row = runs.get(run_id)
                 if row["total"] and bar.total != row["total"]:
                     bar.total = row["total"]
@@ -157,10 +157,10 @@ def _render_train(summary: dict) -> str:
 
 
 def _runs(args) -> dict:
-    from studio.train import runs
+    from studio.train import merge, runs
 
     if args.merge:
-        return runs.merge(args.merge, args.out)
+        return merge.merge(args.merge, args.out)
     if args.out:
         from studio.core.errors import InputError
 
@@ -174,7 +174,7 @@ def _runs(args) -> dict:
 
 
 def _render_runs(summary: dict) -> str:
-    from studio.train.runs import progress_text
+    from studio.train.display import progress_text
 
     if "out" in summary:
         return f"merged run {summary['run']} into {summary['out']}"

@@ -24,9 +24,9 @@ from typing import Any
 from exports import registry
 from store import datasets as store_datasets
 from store import snapshots as store_snapshots
-from studio.data import lengths, snapshots
 from studio.core import settings
 from studio.core.errors import InputError
+from studio.data import lengths, snapshots
 
 DEFAULT_STATUSES = ("draft", "pending", "accepted")
 

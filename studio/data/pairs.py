@@ -27,8 +27,8 @@ from store import datasets as store_datasets
 from store import db
 from store import pairs as store_pairs
 from store import samples as store_samples
-from studio.core.cells import unneutralise
 from studio.core import textio
+from studio.core.cells import unneutralise
 from studio.core.errors import InputError
 
 FORMATS = ("alpaca", "chatglm", "sharegpt", "messages")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from studio.data import quality
 from studio.core.errors import InputError
+from studio.data import review_flags
 
 REJECT_REASONS = ("not supported by the passage", "wrong answer", "unclear question", "duplicate",
                   "too short / trivial", "wrong language", "other")
@@ -95,8 +95,8 @@ def current(dataset: str, reviewer: str, filters: Filters | None = None, move: s
     view["sample"] = s
     view["position"] = store.rank(where, params, sample_id)
     if s.get("passage_text"):
-        view["highlight"] = quality.highlight(s["passage_text"], s["output"])
-        view["support"] = quality.support(s["output"], s["passage_text"])
+        view["highlight"] = review_flags.highlight(s["passage_text"], s["output"])
+        view["support"] = review_flags.support(s["output"], s["passage_text"])
     return view
 
 
@@ -174,12 +174,12 @@ def refresh_flags(dataset_id: int) -> int:
     rows = store.samples_for_flags(dataset_id)
     if not rows:
         return 0
-    langs = [quality.language(r["output"] + r["instruction"]) for r in rows]
+    langs = [review_flags.language(r["output"] + r["instruction"]) for r in rows]
     majority = max(set(l for l in langs if l) or {None}, key=lambda l: langs.count(l))
-    dups = quality.duplicate_flags([f"{r['instruction']}\n{r['input']}\n{r['output']}" for r in rows])
+    dups = review_flags.duplicate_flags([f"{r['instruction']}\n{r['input']}\n{r['output']}" for r in rows])
     changed = {}
     for r, dup in zip(rows, dups):
-        flags = quality.sample_flags(r["instruction"], r["input"], r["output"], r["passage_text"], majority)
+        flags = review_flags.sample_flags(r["instruction"], r["input"], r["output"], r["passage_text"], majority)
         if dup:
             flags.append(dup)
         if list(r["flags"] or []) != flags:

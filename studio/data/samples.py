@@ -13,8 +13,8 @@ from store import datasets as store_datasets
 from store import db
 from store import samples as store
 from store.samples import NO_TYPE, PAGE_COLUMNS, SORTS, STATUSES, SampleFilter  # noqa: F401  (re-exported for pages)
-from studio.data import dedup
 from studio.core.errors import Conflict, InputError, NotFound
+from studio.data import dedup
 
 BULK_ACTIONS = {
     "tag": "add a tag",

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from store import compare as store
-from studio.evaluate import inference
 from studio.core.errors import InputError, NotFound
+from studio.evaluate import inference
 
 
 def open_comparison(prompt_set_id: int, run_ids: list[str], *, base_model: str | None = None,

@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 from store import compare as store
 from store import datasets as store_datasets
-from studio.evaluate import inference
 from studio.core.errors import InputError, NotFound
+from studio.evaluate import inference
 
 LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 TYPES = ("single", "multi", "judge")

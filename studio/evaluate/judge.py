@@ -29,9 +29,9 @@ from typing import Any, Callable
 
 from store import compare as store
 from store import db
-from studio.evaluate import comparisons, ratings
 from studio.core.errors import InputError, WorkFailed
 from studio.core.llm import get_client
+from studio.evaluate import comparisons, ratings
 
 BUILTIN = "dreamergpt"
 DREAMERGPT_TEXT = ("以下是{count}个类似 ChatGPT 的系统的输出。请以 10 分制为每一项打分，并给出解释以证明您的分数。"
@@ -164,47 +164,13 @@ def judge_comparison(comparison_id: int, *, model: str, base_url: str | None = N
     scale = float(body.get("scale", 10))
     per_request = 1 if "{answers}" not in body["text"] else max(1, int(body.get("max_systems", 5)))
     client = client or get_client(base_url, key=key, timeout=timeout, max_retries=max_retries)
-    g = comparisons.grid(comparison_id)
-    gen_ids = [o["generation_id"] for p in g["prompts"] for o in p["outputs"].values()]
-    done = {s["generation_id"] for s in store.judge_scores_for(gen_ids, judge_model=model, template=template_name)
-            if s["parsed"]}
-    jobs = []
-    for p in g["prompts"]:
-        todo = [sid for sid in _order(comparison_id, p["prompt_id"], list(p["outputs"]), seed)
-                if p["outputs"][sid]["generation_id"] not in done]
-        for start in range(0, len(todo), per_request):
-            jobs.append((p, todo[start:start + per_request]))
-    counts = {"requests": 0, "failed": 0, "scored": 0, "unparsed": 0, "skipped": len(done)}
+    jobs, skipped = _jobs(comparison_id, model, template_name, per_request, seed)
+    counts = {"requests": 0, "failed": 0, "scored": 0, "unparsed": 0, "skipped": skipped}
     if progress:
         progress(0, len(jobs), "")
     for n, (p, chunk) in enumerate(jobs, start=1):
-        answers = [p["outputs"][sid]["output"] for sid in chunk]
-        prompt_text = render(body, p["prompt"], answers, p.get("reference"))
-        messages = [{"role": "user", "content": prompt_text}]
-        options = {"temperature": 0, "base_url": str(client.base_url), "template": template_name}
-        started = time.perf_counter()
-        try:
-            resp = client.chat.completions.create(model=model, messages=messages, temperature=0)
-            content = resp.choices[0].message.content or ""
-            usage = getattr(resp, "usage", None)
-            error = None
-        except Exception as err:  # noqa: BLE001 - any API failure is logged and counted, never raised mid-batch
-            content, usage, error = None, None, f"{type(err).__name__}: {str(err)[:300]}"
-        ms = int((time.perf_counter() - started) * 1000)
+        verdicts, error = _judge_chunk(client, comparison_id, model, template_name, body, scale, p, chunk)
         counts["requests"] += 1
-        verdicts = parse_verdict(content, len(chunk), scale=scale) if content is not None else []
-        status = "failed" if error else ("ok" if all(v["parsed"] for v in verdicts) else "unparsed")
-        with db.transaction() as cur:
-            rid = store.insert_request({
-                "purpose": "judge", "step": f"comparison {comparison_id}", "model": model, "options": options,
-                "prompt": messages, "response": content, "status": status, "error": error,
-                "prompt_tokens": getattr(usage, "prompt_tokens", None),
-                "completion_tokens": getattr(usage, "completion_tokens", None), "duration_ms": ms}, cur=cur)
-            for sid, v in zip(chunk, verdicts):
-                store.insert_judge_score({"generation_id": p["outputs"][sid]["generation_id"], "request_id": rid,
-                                          "judge_model": model, "template": template_name, "score": v["score"],
-                                          "explanation": v["explanation"], "raw": content, "parsed": v["parsed"]},
-                                         cur=cur)
         if error:
             counts["failed"] += 1
         counts["scored"] += sum(1 for v in verdicts if v["parsed"])
@@ -216,6 +182,56 @@ def judge_comparison(comparison_id: int, *, model: str, base_url: str | None = N
         err.summary = counts
         raise err
     return counts
+
+
+def _jobs(comparison_id: int, model: str, template_name: str, per_request: int,
+          seed: int) -> tuple[list[tuple[dict, list[str]]], int]:
+    """The judge requests still to make, as (prompt, system ids in shuffled order, at most
+    ``per_request``), and how many outputs already have a parsed score from this judge and template."""
+    g = comparisons.grid(comparison_id)
+    gen_ids = [o["generation_id"] for p in g["prompts"] for o in p["outputs"].values()]
+    done = {s["generation_id"] for s in store.judge_scores_for(gen_ids, judge_model=model, template=template_name)
+            if s["parsed"]}
+    jobs = []
+    for p in g["prompts"]:
+        todo = [sid for sid in _order(comparison_id, p["prompt_id"], list(p["outputs"]), seed)
+                if p["outputs"][sid]["generation_id"] not in done]
+        for start in range(0, len(todo), per_request):
+            jobs.append((p, todo[start:start + per_request]))
+    return jobs, len(done)
+
+
+def _judge_chunk(client, comparison_id: int, model: str, template_name: str, body: dict[str, Any], scale: float,
+                 p: dict, chunk: list[str]) -> tuple[list[dict[str, Any]], str | None]:
+    """One judge request about the outputs of ``chunk`` for prompt ``p``; the request and a score per
+    system (NULL when unreadable) are stored in one transaction. Returns (verdicts, error)."""
+    answers = [p["outputs"][sid]["output"] for sid in chunk]
+    prompt_text = render(body, p["prompt"], answers, p.get("reference"))
+    messages = [{"role": "user", "content": prompt_text}]
+    options = {"temperature": 0, "base_url": str(client.base_url), "template": template_name}
+    started = time.perf_counter()
+    try:
+        resp = client.chat.completions.create(model=model, messages=messages, temperature=0)
+        content = resp.choices[0].message.content or ""
+        usage = getattr(resp, "usage", None)
+        error = None
+    except Exception as err:  # noqa: BLE001 - any API failure is logged and counted, never raised mid-batch
+        content, usage, error = None, None, f"{type(err).__name__}: {str(err)[:300]}"
+    ms = int((time.perf_counter() - started) * 1000)
+    verdicts = parse_verdict(content, len(chunk), scale=scale) if content is not None else []
+    status = "failed" if error else ("ok" if all(v["parsed"] for v in verdicts) else "unparsed")
+    with db.transaction() as cur:
+        rid = store.insert_request({
+            "purpose": "judge", "step": f"comparison {comparison_id}", "model": model, "options": options,
+            "prompt": messages, "response": content, "status": status, "error": error,
+            "prompt_tokens": getattr(usage, "prompt_tokens", None),
+            "completion_tokens": getattr(usage, "completion_tokens", None), "duration_ms": ms}, cur=cur)
+        for sid, v in zip(chunk, verdicts):
+            store.insert_judge_score({"generation_id": p["outputs"][sid]["generation_id"], "request_id": rid,
+                                      "judge_model": model, "template": template_name, "score": v["score"],
+                                      "explanation": v["explanation"], "raw": content, "parsed": v["parsed"]},
+                                     cur=cur)
+    return verdicts, error
 
 
 # ---------------------------------------------------------------- results

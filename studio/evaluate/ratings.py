@@ -26,8 +26,8 @@ from typing import Any, Iterable
 from store import compare as store
 from store import db
 from studio.core.cells import neutralise
-from studio.evaluate import comparisons
 from studio.core.errors import InputError
+from studio.evaluate import comparisons
 
 WINNERS = ("a", "b", "tie", "both_bad")
 SCORES = (1, 2, 3, 4, 5)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from store import compare as store
-from studio.evaluate import comparisons, judge, ratings
 from studio.core.errors import InputError
+from studio.evaluate import comparisons, judge, ratings
 
 FORMATS = (".jsonl", ".json", ".csv", ".md")
 

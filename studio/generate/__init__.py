@@ -1,12 +1,14 @@
 """Generation of samples from a corpus: LLM strategies (qa, exam, self-instruct) and offline cloze.
 
-Pages and the CLI call these functions; the batch runner is :mod:`studio.generate.engine`, templates
-are :mod:`studio.generate.prompting`, the app's background runner is :mod:`studio.generate.background`.
+Pages and the CLI call these functions. The batch runner is :mod:`studio.generate.runner`; it hands
+each passage to a strategy's handler in :mod:`studio.generate.strategies`, which asks the model through
+:mod:`studio.generate.caller` (retries, rate limit, cost). Templates are :mod:`studio.generate.prompting`,
+the app's background runner is :mod:`studio.generate.background`.
 """
 from __future__ import annotations
 
-from studio.generate.engine import Options, run
 from studio.generate.prompting import BUILTIN, DEFAULT_FOR, STRATEGIES
+from studio.generate.runner import Options, run
 
 __all__ = ["Options", "run", "STRATEGIES", "templates", "template", "save_template", "preview", "batches",
            "batch", "batches_table", "batches_chart", "BATCH_COLUMNS", "request_stop", "requests", "failures", "DEFAULT_FOR"]

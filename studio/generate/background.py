@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def start(corpus: str, into: str, strategy: str, **kwargs) -> tuple:
-    """Start ``engine.run`` in a thread unless the same job already runs; return the job key."""
+    """Start ``runner.run`` in a thread unless the same job already runs; return the job key."""
     from studio.core.errors import Conflict
 
     key = (corpus, into, strategy)
@@ -39,7 +39,7 @@ def start(corpus: str, into: str, strategy: str, **kwargs) -> tuple:
 
 def _run(key, corpus, into, strategy, kwargs) -> None:
     from studio.core.errors import StudioError
-    from studio.generate.engine import run
+    from studio.generate.runner import run
 
     def on_batch(batch_id: int) -> None:
         _batch_of[key] = batch_id

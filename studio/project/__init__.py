@@ -49,8 +49,8 @@ def init(*, build_model: bool = True) -> dict:
         for load in DEMO_LOADERS:
             load()
         loaded = bool(DEMO_LOADERS)
-    from studio.train import runs
+    from studio.train import supervisor
 
-    runs.reattach()  # live fine-tunes keep running; ones that died while the app was down are marked failed
+    supervisor.reattach()  # live fine-tunes keep running; ones that died while the app was down are marked failed
     return {"db": str(db.db_path().resolve()), "demo_model": str(demo_model_dir()),
             "demo_model_built": built, "demo_loaded": loaded}

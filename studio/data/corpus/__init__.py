@@ -5,9 +5,9 @@ import hashlib
 from pathlib import Path
 from typing import Callable
 
+from studio.core.errors import InputError, StudioError
 from studio.data.corpus.chunking import DEFAULT_OVERLAP, DEFAULT_SIZE, Chunk, chunk
 from studio.data.corpus.readers import SUFFIXES, Document, read
-from studio.core.errors import InputError, StudioError
 
 __all__ = ["import_corpus", "chunk", "read", "Chunk", "Document", "SUFFIXES", "documents", "passages",
            "DEFAULT_SIZE", "DEFAULT_OVERLAP"]

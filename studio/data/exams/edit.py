@@ -1,8 +1,9 @@
 """Fix exam questions: page through a bank's questions (search, type filter) and save one edited question.
 
-An edit is checked with the importer's rules (a question, enough options labelled A, B, C… in order, answer
-labels among the options, one label for a single-choice question, a judge question's options 正确/错误, a
-text answer for blank and open questions), then written in one transaction with the row's version checked:
+An edit is checked with the exam rules of ``studio.core.exam_rules``, the ones the importer and generated
+questions are checked with (a question, enough options labelled A, B, C… in order, answer labels among
+the options, one label for a single-choice question, a judge question's options 正确/错误, a text answer
+for blank and open questions), then written in one transaction with the row's version checked:
 an edit of a question someone changed since it was shown raises ``Conflict`` carrying the current row
 (``err.current``) and changes nothing. Converted pairs keep their ``question_id``: converting the bank again
 into the same dataset replaces that question's pairs with the fixed ones.
@@ -16,17 +17,13 @@ from typing import Any
 from store import datasets as store_datasets
 from store import db
 from store import exams as sx
+from studio.core import exam_rules as rules
 from studio.core.errors import Conflict, InputError, NotFound
 
-QTYPES = ("single", "multi", "judge", "blank", "open")
-TYPE_NAMES = sx.TYPE_NAMES
+QTYPES = rules.QTYPES
+TYPE_NAMES = rules.TYPE_NAMES
 PER_PAGE = (10, 20, 50, 100)
-LABELS = "ABCDEFGH"
-_FULL = str.maketrans(*sx.FULL_LETTERS)
-_OPTION_LINE = re.compile(r"^[(（]?([A-Ha-hＡ-Ｈａ-ｈ])[ \t\u3000]*[.．、:：)）][ \t\u3000]*(.*)$", re.S)
-_LABEL_NOISE = re.compile("[" + re.escape(sx.WS + sx.SEPS) + r"/&和\[\]\"'.．]+")
-_TRUE = {w.upper() for w in sx.JUDGE_TRUE}
-_FALSE = {w.upper() for w in sx.JUDGE_FALSE}
+_OPTION_LINE = re.compile(rules.OPTION_LINE, re.S)
 
 
 def _bank(dataset: str) -> dict:
@@ -88,96 +85,56 @@ def get_question(question_id: int) -> dict[str, Any]:
     return shown(r)
 
 
-def _parse_options(text: str) -> list[dict[str, str]]:
-    lines = [ln.strip(sx.WS) for ln in (text or "").replace("\r", "").split("\n")]
+def _read_options(text: str) -> tuple[list[dict[str, str]], str | None]:
+    """``A. text`` lines (or unlabelled lines, labelled in order) -> options, and a line that has no label
+    among labelled ones; whether the labels and texts are right is for the rules to say."""
+    lines = [ln.strip(rules.WS) for ln in (text or "").replace("\r", "").split("\n")]
     lines = [ln for ln in lines if ln]
-    if not lines:
-        return []
     parsed = [_OPTION_LINE.match(ln) for ln in lines]
     if not any(parsed):  # no labels at all: one option per line, labelled in order
-        got = [(LABELS[i] if i < len(LABELS) else "?", ln) for i, ln in enumerate(lines)]
-    else:
-        for n, (ln, m) in enumerate(zip(lines, parsed), 1):
-            if not m:
-                raise InputError(f'option line {n} "{ln[:40]}" does not start with a label like "A."', column="options")
-        got = [(m.group(1).translate(_FULL).upper(), m.group(2).strip(sx.WS)) for m in parsed]
-    if len(got) > len(LABELS):
-        raise InputError(f"{len(got)} options: at most {len(LABELS)} (A to H)", column="options")
-    labels = [label for label, _ in got]
-    if labels != list(LABELS[:len(got)]):
-        raise InputError(f"option labels {', '.join(labels)} are not A, B, C… in order", column="options")
-    for label, text_ in got:
-        if not text_:
-            raise InputError(f"option {label} is empty", column="options")
-    return [{"label": label, "text": text_} for label, text_ in got]
-
-
-def _judge_truth(word: str) -> bool | None:
-    w = word.strip(sx.WS + "。.!！").upper()
-    return True if w in _TRUE else False if w in _FALSE else None
+        return [{"label": rules.LABELS[i] if i < len(rules.LABELS) else "?", "text": ln}
+                for i, ln in enumerate(lines)], None
+    for n, (ln, m) in enumerate(zip(lines, parsed), 1):
+        if not m:
+            return [], f'option line {n} "{ln[:40]}" does not start with a label like "A."'
+    return [{"label": rules.norm_label(m.group(1)), "text": m.group(2).strip(rules.WS)} for m in parsed], None
 
 
 def check(*, qtype: str, question: str, options: str = "", answer_labels: str = "", answer_text: str = "",
           basis: str = "", subject: str = "") -> dict[str, Any]:
-    """The fields to store for an edited question, or an InputError naming the field and the reason."""
+    """The fields to store for an edited question, or an InputError naming the field and the reason.
+
+    The edit is read (option lines; answer labels — or an option's text, as the importer reads an
+    answer — or a 正确/错误 word for a judge question; the answer text of a blank or open question) and
+    checked by ``exam_rules``, as imported and generated questions are.
+    """
     if qtype not in QTYPES:
         raise InputError(f"type must be one of {', '.join(QTYPES)}, not {qtype!r}", column="type")
-    stem = (question or "").strip(sx.WS)
-    if not stem:
-        raise InputError("empty question", column="question")
-    opts = _parse_options(options)
-    raw_answer = (answer_labels or "").strip(sx.WS)
-    text = (answer_text or "").strip(sx.WS)
-    fields: dict[str, Any] = {"qtype": qtype, "question": stem, "subject": (subject or "").strip(sx.WS) or None,
-                              "basis": (basis or "").strip(sx.WS) or None}
-    if qtype in ("blank", "open"):
-        if raw_answer:
-            raise InputError(f"a {qtype} question is answered by text: clear the answer labels "
-                             "(or choose single, multi or judge)", column="answer labels")
-        if not text:
-            raise InputError("missing answer", column="answer text")
-        return {**fields, "options": opts, "answer_labels": [], "answer_text": text}
-    if not raw_answer:
-        raise InputError("missing answer", column="answer labels")
-    if qtype == "judge":
-        if not opts:
-            opts = [{"label": "A", "text": "正确"}, {"label": "B", "text": "错误"}]
-        truths = [_judge_truth(o["text"]) for o in opts]
-        if len(opts) != 2 or None in truths or truths[0] == truths[1]:
-            raise InputError("the type says judge but the options are not 正确/错误 (or 对/错, √/×, T/F, 是/否)",
-                             column="options")
-        word = _judge_truth(raw_answer)
-        letters = _LABEL_NOISE.sub("", raw_answer.translate(_FULL)).upper()
-        if len(letters) == 1 and letters in LABELS and word is None:
-            if letters not in ("A", "B"):
-                raise InputError(f"answer label {letters} is not among the options AB", column="answer labels")
-            label = letters
-        elif word is not None:
-            label = opts[truths.index(word)]["label"]
-        else:
-            raise InputError(f'judge answer "{raw_answer[:40]}" is not one of A/B, 正确/错误, 对/错, √/×, T/F, 是/否',
-                             column="answer labels")
-        truth = truths[LABELS.index(label)]
-        return {**fields, "options": opts, "answer_labels": [label], "answer_text": "正确" if truth else "错误"}
-    # single / multi
-    letters = _LABEL_NOISE.sub("", raw_answer.translate(_FULL)).upper()
-    if not re.fullmatch("[A-Z]+", letters):
-        raise InputError(f'answer labels "{raw_answer[:40]}" are not option letters (e.g. B or ACD)',
-                         column="answer labels")
-    chosen = sorted(set(letters))
-    if len(opts) < 2:
-        kind = "single" if qtype == "single" else "multiple"
-        raise InputError(f"too few options ({len(opts)}) for a {kind}-choice question", column="options")
-    have = [o["label"] for o in opts]
-    missing = [label for label in chosen if label not in have]
-    if missing:
-        raise InputError(f"answer label {', '.join(missing)} is not among the options {''.join(have)}",
-                         column="answer labels")
-    if qtype == "single" and len(chosen) > 1:
-        raise InputError(f"the type says single choice but the answer has {len(chosen)} labels ({''.join(chosen)}); "
-                         "choose multi for several", column="answer labels")
-    by_label = {o["label"]: o["text"] for o in opts}
-    return {**fields, "options": opts, "answer_labels": chosen, "answer_text": "; ".join(by_label[x] for x in chosen)}
+    opts, reading = _read_options(options)
+    reading_column = "options"
+    labels_given = (answer_labels or "").strip(rules.WS)
+    q: dict[str, Any] = {"qtype": qtype, "question": (question or "").strip(rules.WS), "options": opts}
+    if qtype in rules.TEXT:
+        q["answer"] = (answer_text or "").strip(rules.WS)
+        q["answer_labels"] = rules.read_letters(labels_given) or ([labels_given] if labels_given else [])
+    elif qtype == "judge":
+        q["options"] = opts or rules.judge_options()
+        q["answer"], q["answer_labels"] = labels_given, rules.read_judge(labels_given, opts)
+    else:
+        q["answer"], q["answer_labels"] = labels_given, rules.read_choice(labels_given, opts)
+        if labels_given and q["answer_labels"] is None and reading is None:
+            reading = (f'answer labels "{labels_given[:40]}" are not option letters (e.g. B or ACD) '
+                       "nor an option's text")
+            reading_column = "answer labels"
+    q["reading"] = reading
+    found = rules.check(q)
+    if found:
+        column = {"question": "question", "options": "options", "reading": reading_column,
+                  "answer_labels": "answer labels"}.get(found[0].field)
+        raise InputError(found[0].reason, column=column or ("answer text" if qtype in rules.TEXT else "answer labels"))
+    return {"qtype": qtype, "question": q["question"], "subject": (subject or "").strip(rules.WS) or None,
+            "basis": (basis or "").strip(rules.WS) or None, "options": q["options"],
+            "answer_labels": [] if qtype in rules.TEXT else q["answer_labels"], "answer_text": rules.answer_text(q)}
 
 
 def save_question(question_id: int, version: int, *, qtype: str, question: str, options: str = "",

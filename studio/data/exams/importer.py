@@ -1,4 +1,5 @@
-"""Import an exam bank: read, map, parse every row in SQL, validate, preview, then land whole.
+"""Import an exam bank: read, map, parse every row in SQL, check it with the exam rules
+(``studio.core.exam_rules``, compiled into that SQL), preview, then land whole.
 
 ``preview(path, options)`` shows what an import would do (mapping per sheet, first parsed rows, every
 error, duplicates, counts by type, the judge convention) and writes nothing. ``import_exam`` lands the
@@ -14,13 +15,16 @@ from typing import Any, Callable
 
 from store import datasets as store_datasets
 from store import db
+from store import exam_cells as xc
+from store import exam_parse as xp
 from store import exams as sx
+from studio.core import exam_rules as rules
 from studio.core.cells import neutralise
 from studio.core.errors import InputError, StudioError
 from studio.data.exams import mapping as mp
 from studio.data.exams import read as rd
 
-QTYPES = ("single", "multi", "judge", "blank", "open")
+QTYPES = rules.QTYPES
 Progress = Callable[[float, str], None]
 
 
@@ -99,61 +103,84 @@ def _parse(path: Path, options: ImportOptions, *, display_name: str | None, data
 
 def _parse_book(book: rd.Workbook, options: ImportOptions, *, dataset_id: int | None, progress: Progress,
                 preview_rows: int = 20) -> Preview:
+    """Stage the book's cells, map each sheet, parse and check every row; the temporary tables are left
+    for the caller to land (``import_exam``) or drop."""
     name = book.file
     cur = db.cursor()
     try:
-        ncols = max((s.ncols for s in book.sheets), default=0)
-        if ncols == 0:
-            raise InputError("no rows with text found", file=name)
-        sx.create_raw(cur, ncols)
-        for s in book.sheets:
-            if s.csv_path:
-                sx.insert_raw_csv(cur, s.name, s.csv_path, s.ncols, s.delimiter, display_name=name)
-            elif s.rows:
-                sx.insert_raw_rows(cur, s.name, s.rows, ncols)
-        longest = sx.max_cell_length(cur, ncols)
-        if longest and longest[0] > rd.MAX_CELL_CHARS:
-            raise InputError(f"a cell of {longest[0]:,} characters (over {rd.MAX_CELL_CHARS:,}): not an exam bank, "
-                             "or a broken file", file=name, sheet=longest[1] or None, row=longest[2])
+        _stage_cells(cur, book)
         progress(0.3, "detecting columns")
-        plans = []
-        for s in book.sheets:
-            head = sx.raw_head(cur, s.name, s.ncols)
-            if not head:
-                continue
-            m = mp.detect(head, s.ncols, no_header=options.no_header, header=s.header)
-            m = mp.apply_overrides(m, options.for_sheet(s.name), s.ncols)
-            if m.header_row is not None and not m.headers:
-                m.headers = [""] * s.ncols
-            plans.append(SheetPlan(s.name, s.ncols, sx.raw_count(cur, s.name, m.header_row or 0), m, head[:8]))
-        if not plans or all(p.rows == 0 for p in plans):
-            raise InputError("no questions found (the file holds no data rows)", file=name)
-        for p in plans:
-            if "question" not in p.mapping.fields:
-                raise InputError("no question column found; map one (the page's column mapping, or --map question=COLUMN) "
-                                 f"(columns: {', '.join(p.columns())})", file=name, sheet=p.name or None)
+        plans = _plans(cur, book, options)
         progress(0.45, "parsing options and answers")
-        sx.create_stage(cur)
+        xp.create_stage(cur)
         for i, p in enumerate(plans):
-            sx.stage_sheet(cur, p.name, i, p.mapping.fields, p.mapping.header_row, p.mapping.options_in_question)
+            xp.stage_sheet(cur, p.name, i, p.mapping.fields, p.mapping.header_row, p.mapping.options_in_question)
         progress(0.7, "checking types and answers")
-        counts = sx.stage_type_counts(cur)
+        counts = xp.stage_type_counts(cur)
         judge01 = _judge01_is_judge(counts)
         codes = _type_codes(counts, judge01)
-        words = {r["word"]: r["n"] for r in sx.stage_judge_words(cur)}
+        words = {r["word"]: r["n"] for r in xp.stage_judge_words(cur)}
         judge_01 = bool(words) and judge01
         zero_is_true = True if options.zero_is_true is None else options.zero_is_true
-        sx.build_final(cur, type_codes=codes, judge01=judge01, zero_is_true=zero_is_true)
-        by_type = sx.final_counts(cur)
-        errors = sx.final_errors(cur)
-        total = sx.final_total(cur)
-        duplicates = sx.final_duplicates(cur, dataset_id)
-        rows = sx.final_preview(cur, preview_rows)
+        xp.build_final(cur, type_codes=codes, judge01=judge01, zero_is_true=zero_is_true)
+        by_type = xp.final_counts(cur)
+        errors = xp.final_errors(cur)
+        total = xp.final_total(cur)
+        duplicates = xp.final_duplicates(cur, dataset_id)
+        rows = xp.final_preview(cur, preview_rows)
     except StudioError:
-        sx.drop_temp(cur)
+        xp.drop_temp(cur)
         raise
     finally:
         book.cleanup()
+    for e in errors:
+        e["sheet"] = e["sheet"] or ""
+    return Preview(name, book.kind, book.encoding, plans, total, by_type, errors, duplicates, rows, codes,
+                   judge_01, zero_is_true, _notes(plans, codes, judge_01, zero_is_true))
+
+
+def _stage_cells(cur, book: rd.Workbook) -> None:
+    """Every sheet's text cells into ``exam_raw``; a bank with no text, or a cell too long, is refused."""
+    name = book.file
+    ncols = max((s.ncols for s in book.sheets), default=0)
+    if ncols == 0:
+        raise InputError("no rows with text found", file=name)
+    xc.create_raw(cur, ncols)
+    for s in book.sheets:
+        if s.csv_path:
+            xc.insert_raw_csv(cur, s.name, s.csv_path, s.ncols, s.delimiter, display_name=name)
+        elif s.rows:
+            xc.insert_raw_rows(cur, s.name, s.rows, ncols)
+    longest = xc.max_cell_length(cur, ncols)
+    if longest and longest[0] > rd.MAX_CELL_CHARS:
+        raise InputError(f"a cell of {longest[0]:,} characters (over {rd.MAX_CELL_CHARS:,}): not an exam bank, "
+                         "or a broken file", file=name, sheet=longest[1] or None, row=longest[2])
+
+
+def _plans(cur, book: rd.Workbook, options: ImportOptions) -> list[SheetPlan]:
+    """Each sheet's column mapping (detected, then the user's overrides); refused without data rows or
+    without a question column."""
+    plans = []
+    for s in book.sheets:
+        head = xc.raw_head(cur, s.name, s.ncols)
+        if not head:
+            continue
+        m = mp.detect(head, s.ncols, no_header=options.no_header, header=s.header)
+        m = mp.apply_overrides(m, options.for_sheet(s.name), s.ncols)
+        if m.header_row is not None and not m.headers:
+            m.headers = [""] * s.ncols
+        plans.append(SheetPlan(s.name, s.ncols, xc.raw_count(cur, s.name, m.header_row or 0), m, head[:8]))
+    if not plans or all(p.rows == 0 for p in plans):
+        raise InputError("no questions found (the file holds no data rows)", file=book.file)
+    for p in plans:
+        if "question" not in p.mapping.fields:
+            raise InputError("no question column found; map one (the page's column mapping, or --map question=COLUMN) "
+                             f"(columns: {', '.join(p.columns())})", file=book.file, sheet=p.name or None)
+    return plans
+
+
+def _notes(plans: list[SheetPlan], codes: dict[str, str], judge_01: bool, zero_is_true: bool) -> list[str]:
+    """What the user should know about how the file was read."""
     notes = []
     for p in plans:
         where = f"sheet {p.name}: " if p.name else ""
@@ -172,10 +199,7 @@ def _parse_book(book: rd.Workbook, options: ImportOptions, *, dataset_id: int | 
     if judge_01:
         notes.append("judge answers use 0/1: read as " + ("0 = 正确, 1 = 错误" if zero_is_true else "1 = 正确, 0 = 错误")
                      + " (change it with the page's 0/1 judge setting, or --judge-01)")
-    for e in errors:
-        e["sheet"] = e["sheet"] or ""
-    return Preview(name, book.kind, book.encoding, plans, total, by_type, errors, duplicates, rows, codes,
-                   judge_01, zero_is_true, notes)
+    return notes
 
 
 def _judge01_is_judge(counts: list[dict]) -> bool:
@@ -224,7 +248,7 @@ def parse_table(rows: list[list[str | None]], options: ImportOptions | None = No
                                          zero_is_true=options.zero_is_true),
                            dataset_id=None, progress=_noop, preview_rows=limit)
     finally:
-        sx.drop_temp(db.cursor())
+        xp.drop_temp(db.cursor())
 
 
 def preview(path: str | Path, options: ImportOptions | None = None, *, dataset: str | None = None,
@@ -236,7 +260,7 @@ def preview(path: str | Path, options: ImportOptions | None = None, *, dataset: 
         return _parse(Path(path), options, display_name=display_name,
                       dataset_id=found["id"] if found else None, progress=progress, preview_rows=limit)
     finally:
-        sx.drop_temp(db.cursor())
+        xp.drop_temp(db.cursor())
 
 
 def import_exam(path: str | Path, dataset: str, options: ImportOptions | None = None, *,
@@ -288,7 +312,7 @@ def import_exam(path: str | Path, dataset: str, options: ImportOptions | None = 
         summary["_import_id"] = import_id
         return summary
     finally:
-        sx.drop_temp(cur)
+        xp.drop_temp(cur)
 
 
 def _where(e: dict) -> str:

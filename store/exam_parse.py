@@ -1,0 +1,367 @@
+"""Parsing an exam bank in SQL: every staged row (``exam_raw``, see ``store.exam_cells``) read at once.
+
+The parse runs as two set-based statements, so a million-row bank is parsed at DuckDB's speed rather
+than a Python loop's:
+
+1. ``exam_stage`` (``stage_sheet``): per row, the cleaned cells, the options split (separate columns,
+   one cell with ``A. x,B. y`` / ``A.admin B.root`` / ``A．x`` / new lines / ``&`` / ``;`` / a JSON array
+   or object, or ``stem&opt&opt`` in the question cell), the answer read as labels (letters in any form,
+   ``B. 绝缘靴``, option text, several option texts), its judge reading, and a type inferred from content.
+2. ``exam_final`` (``build_final``): the decided type (stated when recognisable and consistent, else
+   inferred), the answer read for that type, and the first exam rule the row breaks, if any — the rule
+   table of ``studio.core.exam_rules`` compiled to SQL, the same rules the editor and generated questions
+   are checked with; options as ``[{label, text}]``, the answer as labels and text.
+
+Python (``studio.data.exams.importer``) only decides per-file questions between the two (what an unknown
+type code means, how 0/1 judge answers read) from small GROUP BY results. User text only enters as
+parameters; column identifiers are our own ``c1..cN``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from store import db
+from store.exam_cells import fast_clean
+from studio.core import exam_rules as rules
+from studio.core.exam_rules import FULL_LETTERS, JUDGE_AMBIGUOUS, JUDGE_FALSE, JUDGE_TRUE, SEPS, WS
+from studio.core.exam_rules import sql_in as _in
+from studio.core.exam_rules import sql_literal as _lit
+
+_LABEL_AT = _lit(rules.LABEL_AT)
+_FL, _TL = (_lit(x) for x in FULL_LETTERS)
+_LABEL_START = _lit(rules.LABEL_START)
+
+
+# ------------------------------------------------------------------ stage 1: split and read
+
+def create_stage(cur) -> None:
+    cur.execute("""CREATE OR REPLACE TEMP TABLE exam_stage (
+        sheet VARCHAR, sheet_ord INTEGER, row_no INTEGER, ext_id VARCHAR, subject VARCHAR, type_raw VARCHAR,
+        stated VARCHAR, stem VARCHAR, basis VARCHAR, answer VARCHAR, opt_labels VARCHAR[], opt_texts VARCHAR[],
+        opt_error VARCHAR, ans_labels VARCHAR[], ans_letters BOOLEAN, judge_word VARCHAR, judge_opts BOOLEAN,
+        has_blank BOOLEAN, inferred VARCHAR)""")
+
+
+def stage_sheet(cur, sheet: str, sheet_ord: int, fields: dict[str, int], header_row: int | None,
+                options_in_question: str | None) -> None:
+    """Parse one sheet's rows (after the header) into ``exam_stage``. Cells arrive trimmed (NULL when
+    empty) from ``insert_raw_*``. ``options_in_question``: ``&`` (``题目&选项&选项``) or ``labels``
+    (``题目 A. x B. y`` in the question cell), else None."""
+    source, stem, options, opt_kind = _cells(fields, options_in_question)
+    sql = f"""
+    INSERT INTO exam_stage
+    WITH s AS (
+        SELECT row_no, {_col(fields, 'id')} AS ext_id, {_col(fields, 'subject')} AS subject,
+               {_col(fields, 'type')} AS type_raw, {stem} AS stem,
+               {_col(fields, 'explanation')} AS basis, {_answer(_col(fields, 'answer'))} AS answer,
+               {options}
+        FROM {source} WHERE sheet = ? AND row_no > ?
+    ),
+    {_split_options(opt_kind)},
+    {_READ_ANSWER}
+    SELECT ? AS sheet, ? AS sheet_ord, row_no, ext_id, subject, type_raw, stated, stem, basis, answer,
+      opt_labels, opt_texts, opt_error, ans_labels, ans_letters, judge_word, judge_opts, has_blank,
+      {_INFERRED} AS inferred
+    FROM r
+    WHERE stem IS NOT NULL OR answer IS NOT NULL OR len(opt_texts) > 0
+    """
+    cur.execute(sql, [sheet, header_row or 0, sheet, sheet_ord])
+
+
+def _col(fields: dict[str, int], name: str) -> str:
+    return f"c{fields[name] + 1}" if name in fields else "NULL"
+
+
+def _answer(col: str) -> str:
+    """The answer cell without a leading ``答案：`` / ``正确答案:``."""
+    prefix = _lit(rules.ANSWER_PREFIX)
+    return (f"CASE WHEN regexp_matches({col}, {prefix}) THEN "
+            f"{fast_clean(f'regexp_replace({col}, {prefix}, {_lit(chr(39) * 0)})')} ELSE {col} END")
+
+
+def _cells(fields: dict[str, int], options_in_question: str | None) -> tuple[str, str, str, str]:
+    """Where a sheet's stem and options come from: (the table read, the stem expression, the option
+    source columns ``oc_cols, oc_labels, oc``, the kind of option cell, or NULL to sniff it per row)."""
+    letters = [l for l in rules.LABELS if l in fields]
+    q = _col(fields, "question")
+    source = "exam_raw"
+    if options_in_question == "labels":
+        # the stem is what precedes the first `A.` label that starts the cell or follows white space
+        a_label = "[(（]?[AＡ][ \t\u3000]*[.．、:：)）]"
+        has_a = _lit("(?:^|[" + WS + "])" + a_label)
+        before_a = _lit("^([\\s\\S]*?)(?:^|[" + WS + "]+)" + a_label)
+        source = (f"(SELECT *, CASE WHEN regexp_matches({q}, {has_a}) "
+                  f"THEN regexp_extract({q}, {before_a}, 1) END AS stem_part FROM exam_raw)")
+        stem = fast_clean(f"coalesce(stem_part, {q})")
+    elif options_in_question:
+        stem = fast_clean(f"split_part({q}, '&', 1)")
+    else:
+        stem = q
+    no_cols = "NULL::VARCHAR[] AS oc_cols, NULL::VARCHAR[] AS oc_labels"
+    if letters:
+        cols = "[" + ", ".join(f"c{fields[l] + 1}" for l in letters) + "]"
+        labels = "[" + ", ".join(_lit(l) for l in letters) + "]"
+        return source, stem, f"{cols} AS oc_cols, {labels} AS oc_labels, NULL::VARCHAR AS oc", "'cols'"
+    if "options" in fields:
+        return source, stem, f"{no_cols}, {_col(fields, 'options')} AS oc", "NULL"
+    if options_in_question == "labels":
+        rest = fast_clean(f"substr({q}, length(stem_part) + 1)")
+        return source, stem, f"{no_cols}, CASE WHEN stem_part IS NOT NULL THEN {rest} END AS oc", "NULL"
+    if options_in_question:
+        return (source, stem, f"{no_cols}, CASE WHEN contains({q}, '&') THEN substr({q}, strpos({q}, '&') + 1) END AS oc",
+                "CASE WHEN oc IS NULL THEN 'none' ELSE 'amp' END")
+    return source, stem, f"{no_cols}, NULL::VARCHAR AS oc", "'none'"
+
+
+def _split_options(opt_kind: str) -> str:
+    """CTEs k, o, o2: the option cell's kind (``opt_kind``, or sniffed per row when NULL), then its texts
+    and labels (``_OPTIONS``)."""
+    return f"""k AS (
+        SELECT *,
+          CASE WHEN regexp_matches(oc, '[ＡＢＣＤＥＦＧＨ]') THEN translate(oc, 'ＡＢＣＤＥＦＧＨ', 'ABCDEFGH') ELSE oc END AS ocn,
+          coalesce({opt_kind}, CASE
+            WHEN oc IS NULL THEN 'none'
+            WHEN left(oc, 1) = '[' AND json_valid(oc) THEN 'jsonarr'
+            WHEN left(oc, 1) = '{{' AND json_valid(oc) THEN 'jsonobj'
+            WHEN regexp_matches(oc, {_lit(rules.LABEL_START.replace('[A-H]', '[A-HＡ-Ｈ]'))}) THEN 'labelled'
+            WHEN contains(oc, chr(10)) THEN 'lines'
+            WHEN contains(oc, '&') THEN 'amp'
+            WHEN contains(oc, '|') THEN 'pipe'
+            WHEN contains(oc, ';') OR contains(oc, '；') THEN 'semi'
+            ELSE 'one' END) AS okind,
+          -- separate columns: up to the last filled one
+          len(oc_cols) + 1 - coalesce(list_position(list_reverse(list_transform(oc_cols, lambda x: x IS NOT NULL)), true),
+                                      len(oc_cols) + 1) AS oc_used
+        FROM s
+    ),
+    {_OPTIONS}"""
+
+
+_TRIM_OPT = _lit(WS + SEPS)
+_SPLIT = _lit(rules.LABEL_SPLIT)
+_KEEP = f"lambda x: x IS NOT NULL AND trim(x, {_lit(WS)}) <> ''"
+# CTEs o, o2: the options' texts and labels, and why a labelled cell cannot be split (labels not A, B,
+# C… or an empty option: the importer's reading problem). Separate columns keep an empty column between
+# filled ones as an empty option (the rules refuse it); trailing ones are dropped. A JSON object keeps
+# its keys as labels and its empty values (the rules say which is wrong).
+_OPTIONS = f"""o AS (
+        SELECT *,
+          CASE okind
+            WHEN 'cols' THEN oc_cols[1:oc_used]
+            WHEN 'none' THEN []::VARCHAR[]
+            WHEN 'labelled' THEN CASE WHEN regexp_matches(ocn, '[{SEPS}]$')
+                THEN list_transform(regexp_split_to_array(ocn, {_SPLIT})[2:], lambda x: trim(x, {_TRIM_OPT}))
+                ELSE regexp_split_to_array(ocn, {_SPLIT})[2:] END
+            WHEN 'jsonobj' THEN list_transform(json_extract_string(oc, '$.*'), lambda x: coalesce(trim(x, {_TRIM_OPT}), ''))
+            ELSE list_transform(list_filter(CASE okind
+                WHEN 'jsonarr' THEN from_json(oc, '["VARCHAR"]')
+                WHEN 'lines' THEN string_split(replace(oc, chr(13), ''), chr(10))
+                WHEN 'amp' THEN string_split(oc, '&')
+                WHEN 'pipe' THEN string_split(oc, '|')
+                WHEN 'semi' THEN regexp_split_to_array(oc, '[;；]')
+                ELSE [oc] END, {_KEEP}), lambda x: trim(x, {_TRIM_OPT}))
+          END AS opt_texts,
+          CASE okind
+            WHEN 'cols' THEN oc_labels[1:oc_used]
+            WHEN 'labelled' THEN regexp_extract_all(ocn, {_LABEL_AT}, 1)
+            WHEN 'jsonobj' THEN list_transform(json_keys(oc), lambda x: upper(translate(trim(x), {_FL}, {_TL})))
+            ELSE NULL END AS given_labels
+        FROM k
+    ),
+    o2 AS (
+        SELECT * EXCLUDE (given_labels, oc_cols, oc_labels, ocn, oc_used),
+          coalesce(given_labels, list_transform(range(1, len(opt_texts) + 1), lambda i: chr((64 + i)::INTEGER))) AS opt_labels,
+          CASE
+            WHEN okind = 'labelled' AND given_labels <> list_transform(range(1, len(given_labels) + 1), lambda i: chr((64 + i)::INTEGER))
+              THEN 'cannot split the options: labels ' || array_to_string(given_labels, ', ') || ' are not A, B, C… in order'
+            WHEN okind = 'labelled' AND list_contains(opt_texts, '')
+              THEN 'an option is empty in "' || left(oc, 60) || '"'
+          END AS opt_error,
+          CASE WHEN answer IS NULL THEN NULL
+               WHEN regexp_matches(answer, {_lit('[' + FULL_LETTERS[0] + ']')}) THEN upper(translate(answer, {_FL}, {_TL}))
+               ELSE upper(answer) END AS an
+        FROM o
+    )"""
+
+
+# several option texts in the answer: every piece must be an option's text
+_BY_TEXT = ("list_transform([list_transform(list_filter(list_transform({split}, lambda x: trim(x, " + _lit(WS) + ")), "
+            "lambda x: x <> ''), lambda p: list_position(opt_texts, p))], lambda pos: CASE WHEN len(pos) > 1 AND "
+            "list_bool_and(list_transform(pos, lambda x: x IS NOT NULL)) THEN list_sort(list_distinct("
+            "list_transform(pos, lambda x: opt_labels[x]))) END)[1]")
+
+# CTEs a, a3, r: the answer read as labels (``exam_rules.read_choice``), as a judge word, whether the
+# options are a true/false pair, whether the stem has a blank, and the type as written
+_READ_ANSWER = f"""a AS (
+        SELECT *, regexp_replace(an, {_lit(rules.LABEL_NOISE)}, '', 'g') AS a_letters FROM o2
+    ),
+    a3 AS (
+        SELECT *,
+          regexp_full_match(a_letters, '[A-H]+') AS ans_letters,
+          CASE WHEN length(an) <= 12 THEN regexp_replace(an, {_lit(rules.JUDGE_END)}, '') END AS aj
+        FROM a
+    ),
+    r AS (
+        SELECT *,
+          CASE
+            WHEN answer IS NULL THEN NULL
+            WHEN len(opt_texts) >= 1 AND ans_letters AND list_has_all(opt_labels, string_split(a_letters, ''))
+              THEN list_sort(list_distinct(string_split(a_letters, '')))
+            WHEN len(opt_texts) >= 1 AND regexp_matches(an, {_LABEL_START})
+              THEN list_sort(list_distinct(regexp_extract_all(an, {_LABEL_AT}, 1)))
+            WHEN list_position(opt_texts, answer) IS NOT NULL THEN [opt_labels[list_position(opt_texts, answer)]]
+            WHEN len(opt_texts) >= 1 THEN coalesce(
+              {_BY_TEXT.format(split="regexp_split_to_array(answer, '[&;；|' || chr(10) || ']')")},
+              {_BY_TEXT.format(split="regexp_split_to_array(answer, '[,，、]')")},
+              CASE WHEN ans_letters THEN list_sort(list_distinct(string_split(a_letters, ''))) END)
+          END AS ans_labels,
+          CASE WHEN aj IN {_in(JUDGE_TRUE)} THEN 'true' WHEN aj IN {_in(JUDGE_FALSE)} THEN 'false'
+               WHEN aj IN {_in(JUDGE_AMBIGUOUS)} THEN aj END AS judge_word,
+          coalesce({rules.SQL_JUDGE_PAIR}, false) AS judge_opts,
+          coalesce(regexp_matches(stem, {_lit(rules.BLANK)}), false) AS has_blank,
+          {rules.sql_stated_type('type_raw')} AS stated
+        FROM a3
+    )"""
+
+# the type a row's content suggests (``judge01``: answered 0/1 without options, decided per file)
+_INFERRED = """CASE
+        WHEN judge_opts THEN 'judge'
+        WHEN len(opt_texts) >= 2 THEN CASE WHEN len(ans_labels) > 1 THEN 'multi' ELSE 'single' END
+        WHEN len(opt_texts) = 1 AND ans_letters THEN 'single'
+        WHEN answer IS NULL THEN CASE WHEN has_blank THEN 'blank' ELSE 'open' END
+        WHEN judge_word IN ('true', 'false') THEN 'judge'
+        WHEN judge_word IS NOT NULL THEN 'judge01'
+        WHEN ans_letters AND len(a_letters) <= 8 AND NOT has_blank THEN 'single'
+        WHEN has_blank THEN 'blank'
+        ELSE 'open'
+      END"""
+
+
+def stage_type_counts(cur) -> list[dict[str, Any]]:
+    """(sheet, type as written, recognised type, inferred type, rows) — for per-file decisions."""
+    return db.rows("""SELECT sheet, type_raw, stated, inferred, count(*) AS n FROM exam_stage
+                      GROUP BY ALL ORDER BY n DESC""", cur=cur)
+
+
+def stage_judge_words(cur) -> list[dict[str, Any]]:
+    """How often each 0/1 judge answer appears on rows without options."""
+    return db.rows("""SELECT judge_word AS word, count(*) AS n FROM exam_stage
+                      WHERE judge_word IN ('0', '1') AND len(opt_texts) = 0 GROUP BY ALL""", cur=cur)
+
+
+# ------------------------------------------------------------------ stage 2: decide, read for the type, check
+
+def build_final(cur, *, type_codes: dict[str, str], judge01: bool, zero_is_true: bool) -> None:
+    """Decide each row's type, read its answer for that type and name the first exam rule it breaks
+    (``exam_rules.sql_problem``) into ``exam_final``."""
+    codes = [[k, v] for k, v in type_codes.items()]
+    amb_true, amb_false = ("0", "1") if zero_is_true else ("1", "0")
+    cur.execute(f"""
+    CREATE OR REPLACE TEMP TABLE exam_final AS
+    WITH c AS (SELECT unnest(?::VARCHAR[][]) AS pair),
+    codes AS (SELECT pair[1] AS code, pair[2] AS qtype FROM c),
+    {_DECIDE},
+    shape AS (
+        SELECT sheet, sheet_ord, row_no, ext_id, subject, type_raw, qtype, basis, truth,
+          stem AS question, answer, type_raw AS stated, opt_error AS reading,
+          f_labels AS opt_labels, f_texts AS opt_texts,
+          CASE
+            WHEN qtype = 'judge' THEN CASE WHEN truth IS NOT NULL THEN
+                 list_filter(f_labels, lambda l, i: (upper(f_texts[i]) IN {_in(JUDGE_TRUE)}) = truth) END
+            WHEN qtype IN ('blank', 'open') THEN
+                 CASE WHEN type_given AND len(opt_texts) >= 2 AND ans_letters THEN ans_labels ELSE []::VARCHAR[] END
+            ELSE ans_labels
+          END AS answer_labels
+        FROM j
+    ),
+    checked AS (SELECT *, {rules.sql_problem()} AS error FROM shape)
+    SELECT sheet, sheet_ord, row_no, ext_id, subject, type_raw, qtype, question AS stem, basis, answer,
+      opt_labels, opt_texts, coalesce(answer_labels, []::VARCHAR[]) AS answer_labels,
+      CASE
+        WHEN qtype = 'judge' THEN CASE WHEN truth THEN '正确' ELSE '错误' END
+        WHEN qtype IN ('single', 'multi') THEN
+          array_to_string(list_transform(answer_labels, lambda l: opt_texts[list_position(opt_labels, l)]), '; ')
+        ELSE answer
+      END AS answer_text,
+      error
+    FROM checked""", [codes, judge01, amb_true, amb_false])
+
+
+# CTEs t, j: the type (stated when recognisable, else a per-file type code, else inferred), whether the
+# file gave it, a judge answer's truth (``exam_rules.read_judge``), and a judge question's options
+_DECIDE = f"""t AS (
+        SELECT s.*,
+          CASE
+            WHEN s.stated = 'choice' THEN CASE WHEN len(s.ans_labels) > 1 THEN 'multi' ELSE 'single' END
+            WHEN s.stated IS NOT NULL THEN s.stated
+            WHEN codes.qtype IS NOT NULL THEN codes.qtype
+            WHEN s.inferred = 'judge01' THEN CASE WHEN ? THEN 'judge' WHEN s.has_blank THEN 'blank' ELSE 'open' END
+            ELSE s.inferred
+          END AS qtype,
+          (s.stated IS NOT NULL AND s.stated <> 'choice') OR codes.qtype IS NOT NULL AS type_given,
+          CASE
+            WHEN s.judge_word = 'true' OR s.judge_word = ? THEN true
+            WHEN s.judge_word = 'false' OR s.judge_word = ? THEN false
+            WHEN len(s.opt_texts) = 0 AND s.ans_letters AND upper(translate(s.answer, {_FL}, {_TL})) = 'A' THEN true
+            WHEN len(s.opt_texts) = 0 AND s.ans_letters AND upper(translate(s.answer, {_FL}, {_TL})) = 'B' THEN false
+            WHEN s.judge_opts AND len(s.ans_labels) = 1 AND list_position(s.opt_labels, s.ans_labels[1]) IS NOT NULL
+              THEN upper(s.opt_texts[list_position(s.opt_labels, s.ans_labels[1])]) IN {_in(JUDGE_TRUE)}
+          END AS truth
+        FROM exam_stage s LEFT JOIN codes ON s.stated IS NULL AND codes.code = s.type_raw
+    ),
+    j AS (
+        SELECT *,
+          CASE WHEN qtype = 'judge' AND len(opt_texts) = 0 THEN ['A', 'B'] ELSE opt_labels END AS f_labels,
+          CASE WHEN qtype = 'judge' AND len(opt_texts) = 0 THEN ['正确', '错误'] ELSE opt_texts END AS f_texts
+        FROM t
+    )"""
+
+
+def final_counts(cur) -> dict[str, int]:
+    got = cur.execute("SELECT qtype, count(*) FROM exam_final WHERE error IS NULL GROUP BY ALL").fetchall()
+    return {k: v for k, v in got}
+
+
+def final_errors(cur) -> list[dict[str, Any]]:
+    return db.rows("SELECT sheet, row_no AS row, error AS reason FROM exam_final WHERE error IS NOT NULL "
+                   "ORDER BY sheet_ord, row_no", cur=cur)
+
+
+def final_total(cur) -> int:
+    return cur.execute("SELECT count(*) FROM exam_final").fetchone()[0]
+
+
+def final_preview(cur, limit: int = 20) -> list[dict[str, Any]]:
+    """The first parsed rows, as a person reads them."""
+    return db.rows("""SELECT sheet, row_no AS row, qtype AS type, stem AS question,
+        array_to_string(list_transform(opt_labels, lambda l, i: l || '. ' || opt_texts[i]), ' | ') AS options,
+        array_to_string(answer_labels, '') AS answer_labels, answer_text, subject, error
+        FROM exam_final ORDER BY sheet_ord, row_no LIMIT ?""", [limit], cur=cur)
+
+
+def final_duplicates(cur, dataset_id: int | None) -> list[dict[str, Any]]:
+    """Rows repeating an earlier row of the file (same stem and options), or a question already in the
+    dataset. Only keys seen twice are ranked, so a large bank without duplicates costs one hash pass."""
+    found = db.rows("""
+        WITH k AS (SELECT sheet, sheet_ord, row_no, hash(stem, opt_texts) AS key FROM exam_final WHERE error IS NULL),
+        d AS (SELECT key FROM k GROUP BY key HAVING count(*) > 1),
+        w AS (SELECT k.*, first_value(sheet) OVER win AS first_sheet, first_value(row_no) OVER win AS first_row,
+                     row_number() OVER win AS nth
+              FROM k SEMI JOIN d ON k.key = d.key WINDOW win AS (PARTITION BY k.key ORDER BY sheet_ord, row_no))
+        SELECT sheet, row_no AS row, 'duplicate of row ' || first_row ||
+               CASE WHEN first_sheet <> sheet THEN ' (sheet ' || first_sheet || ')' ELSE '' END AS reason
+        FROM w WHERE nth > 1 ORDER BY sheet_ord, row_no""", cur=cur)
+    if dataset_id is not None:
+        found += db.rows("""
+            WITH old AS (SELECT min(q.id) AS id, hash(q.question, list_transform(
+                           from_json(q.options, '[{"label":"VARCHAR","text":"VARCHAR"}]'), lambda o: o.text)) AS key
+                         FROM exam_questions q WHERE q.dataset_id = ? GROUP BY key)
+            SELECT f.sheet, f.row_no AS row, 'already in the dataset (question #' || old.id || ')' AS reason
+            FROM exam_final f JOIN old ON old.key = hash(f.stem, f.opt_texts)
+            WHERE f.error IS NULL ORDER BY f.sheet_ord, f.row_no""", [dataset_id], cur=cur)
+    return found
+
+
+def drop_temp(cur) -> None:
+    for t in ("exam_raw", "exam_stage", "exam_final"):
+        cur.execute(f"DROP TABLE IF EXISTS {t}")

@@ -1,0 +1,43 @@
+"""Merge a finished LoRA run into its base model: a standalone model folder (DreamerGPT's merge step).
+
+Torch, transformers and peft are imported only inside ``merge``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from studio.core import settings
+from studio.core.errors import Conflict, InputError
+from studio.train import runs
+from trainers import runfolder, sft
+
+
+def merge(run_id: str, out: str | None = None) -> dict[str, Any]:
+    """Merge a done LoRA run into its base model and save the result (DreamerGPT's merge step)."""
+    row = runs.get(run_id)
+    adapter = Path(row["dir"]) / "adapter"
+    if row["method"] != "lora":
+        raise InputError("only LoRA adapters merge into the base; a P-Tuning v2 prefix stays an adapter",
+                         run_id=run_id)
+    if not (adapter / "adapter_config.json").exists():
+        raise InputError(f"the run has no adapter yet (state {row['state']})", run_id=run_id)
+    target = Path(out).expanduser() if out else settings.path("models") / f"{run_id}-merged"
+    if target.exists() and any(target.iterdir()):
+        raise Conflict("already exists and is not empty; choose another folder", file=str(target))
+    cfg = sft.load_config(Path(row["dir"]) / "config.json")
+    import torch  # noqa: F401  (heavy imports only here)
+    from peft import PeftModel
+
+    _, _, dtype = sft.pick_device(cfg)
+    base = sft.load_base(cfg, dtype)
+    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    target.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(str(target))
+    tokenizer = sft.load_tokenizer(cfg)
+    tokenizer.padding_side = "left"  # ready for batched generation
+    tokenizer.save_pretrained(str(target))
+    runfolder.write_json_atomic(target / "studio_merged.json", {
+        "run": run_id, "base_model": row["base_model"], "adapter": str(adapter),
+        "parent_run": row.get("parent_run_id"), "snapshot": row.get("snapshot_id")})
+    return {"run": run_id, "out": str(target)}
