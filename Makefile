@@ -1,4 +1,5 @@
-# make run: install into .venv, create/migrate the database, serve on 127.0.0.1:$STUDIO_PORT (8501).
+# make run: install into .venv, create/migrate the database, serve on 127.0.0.1:$STUDIO_PORT (8501):
+#   pages, /api/v1 and the supervisor of background work, in one process (python -m studio serve).
 # make test: the same set-up plus Debian's chromium for the browser tests, then the whole suite.
 # make bench: every benchmark; each ends with one JSON line {"bench", "ratio", "target", "better", ...}.
 SHELL := /bin/bash
@@ -21,7 +22,7 @@ install: $(VENV)/.installed
 
 run: install
 	$(PY) -m studio init
-	$(PY) serve.py --server.address 127.0.0.1 --server.port $(PORT)
+	$(PY) -m studio serve --host 127.0.0.1 --port $(PORT)
 
 browser:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! fc-list 2>/dev/null | grep -qi 'noto.*cjk'; then \

@@ -10,6 +10,7 @@ start()
 PAGES = {
     "Project": [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/jobs.py", title="Jobs", icon=":material/pending_actions:"),
     ],
     "Data": [
         st.Page("pages/import_exam.py", title="Import exam bank", icon=":material/quiz:"),

@@ -1,8 +1,8 @@
 """Generate: samples from a corpus with an LLM (qa, exam, self-instruct) or offline (cloze).
 
-The batch runs in a background thread of the app that only writes to the database; this page starts
-it, shows its progress by reading the database every second in a fragment, and can stop it. A stopped
-or interrupted batch resumes where it left off when started again.
+The batch runs as a job of the server (it goes on when this page or the browser closes, and resumes
+after a restart of the server); this page starts it, shows its progress by reading the database every
+second in a fragment, and can stop it. A stopped batch resumes where it left off when started again.
 """
 import json
 
@@ -13,7 +13,7 @@ from pages.ui import api_key, guarded
 from studio import generate
 from studio.core import settings
 from studio.data import corpus, review
-from studio.generate import background
+from studio.service import batches as background
 
 STRATEGY_HELP = {
     "qa": "passage → questions → answers from the passage (two steps, Reliable-Self-Instruct)",

@@ -1,7 +1,14 @@
-"""One DuckDB connection per process and database file, a cursor per thread, transactions.
+"""One DuckDB connection per process and database file, a cursor per thread, transactions, one writer.
 
-DuckDB lets one process hold a file read-write; a second process cannot open it at all. The app is
-that process; the CLI opens the file only when the app does not hold it, and says so otherwise.
+DuckDB lets one process hold a file read-write; a second process cannot open it at all. The server is
+that process; the CLI opens the file only when no server holds it, and otherwise sends its command to
+the server.
+
+Inside the process every write goes through one serialised path: a per-database lock is held for a whole
+``transaction()`` and for any single writing statement run outside one. Two threads therefore never
+write at once, so DuckDB's optimistic concurrency never has to abort one of them ("Conflict on update")
+and no update is lost. Reads take no lock. A conflict that still reaches DuckDB (another connection)
+comes back as one ``Conflict`` in the user's words.
 """
 from __future__ import annotations
 
@@ -14,11 +21,14 @@ from typing import Any, Iterator
 import duckdb
 
 from studio.core import settings
-from studio.core.errors import DatabaseLocked, InputError
+from studio.core.errors import Conflict, DatabaseLocked, InputError
 
 _connections: dict[str, duckdb.DuckDBPyConnection] = {}
 _open_lock = threading.RLock()
+_write_locks: dict[str, threading.RLock] = {}
 _local = threading.local()
+_WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|TRUNCATE|MERGE|UPSERT|CHECKPOINT|"
+                     r"WITH\b.*\b(INSERT|UPDATE|DELETE)\b)", re.I | re.S)
 
 
 def db_path(path: str | Path | None = None) -> Path:
@@ -62,7 +72,47 @@ def _locked_error(file: Path, err: Exception) -> DatabaseLocked:
     return DatabaseLocked(f"cannot open the database: {text.splitlines()[0]}", file=str(file))
 
 
-def cursor(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
+def write_lock(path: str | Path | None = None) -> threading.RLock:
+    """The lock every write to this database takes (re-entrant: a transaction may call writing helpers)."""
+    key = _key(path)
+    with _open_lock:
+        return _write_locks.setdefault(key, threading.RLock())
+
+
+class Cursor:
+    """This thread's DuckDB cursor, with writes serialised through the database's write lock."""
+
+    def __init__(self, raw: duckdb.DuckDBPyConnection, lock: threading.RLock):
+        self.raw = raw
+        self._lock = lock
+
+    def execute(self, sql: str, params=None):
+        if _WRITES.match(sql):
+            with self._lock, _conflicts():
+                self.raw.execute(sql, params or [])
+        else:
+            self.raw.execute(sql, params or [])
+        return self
+
+    def executemany(self, sql: str, params):
+        with self._lock, _conflicts():
+            self.raw.executemany(sql, params)
+        return self
+
+    def __getattr__(self, name: str):  # fetchall, description, register, ... straight through
+        return getattr(self.raw, name)
+
+
+@contextmanager
+def _conflicts() -> Iterator[None]:
+    try:
+        yield
+    except duckdb.TransactionException as err:
+        raise Conflict("someone else changed the same rows at the same moment; nothing was saved, "
+                       "reload and try again") from err
+
+
+def cursor(path: str | Path | None = None) -> Cursor:
     """This thread's cursor on the process's connection (sharing one connection across threads raises)."""
     key = _key(path)
     cursors = getattr(_local, "cursors", None)
@@ -71,24 +121,26 @@ def cursor(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
     cur = cursors.get(key)
     con = connect(path)
     if cur is None or cursors.get(key + "#con") is not con:
-        cur = con.cursor()
+        cur = Cursor(con.cursor(), write_lock(path))
         cursors[key] = cur
         cursors[key + "#con"] = con
     return cur
 
 
 @contextmanager
-def transaction(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor inside one transaction: everything in the block lands whole or not at all."""
+def transaction(path: str | Path | None = None) -> Iterator[Cursor]:
+    """A cursor inside one transaction: everything in the block lands whole or not at all, and no other
+    thread of this process writes meanwhile."""
     cur = cursor(path)
-    cur.execute("BEGIN TRANSACTION")
-    try:
-        yield cur
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
-    else:
-        cur.execute("COMMIT")
+    with write_lock(path), _conflicts():
+        cur.raw.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            cur.raw.execute("ROLLBACK")
+            raise
+        else:
+            cur.raw.execute("COMMIT")
 
 
 def rows(sql: str, params: list | tuple | dict | None = None, path: str | Path | None = None,

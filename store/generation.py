@@ -1,4 +1,10 @@
-"""Generation: templates (kind 'generate'), batches, the passages a batch finished, requests, samples."""
+"""Generation: templates (kind 'generate'), batches, the passages a batch finished, requests, samples.
+
+A batch's ``state``: pending, running, then done (every passage finished), stopped (Stop, budget, Ctrl-C),
+paused (its endpoint failed on ``STUDIO_GENERATE_PAUSE_AFTER`` passages in a row; those passages stay to
+do) or failed (401 / 403 / 404). Every state but done is resumed by the next run; ``error`` says why it
+ended.
+"""
 from __future__ import annotations
 
 import json
@@ -190,9 +196,15 @@ def commit_outcome(batch_id: int, into_id: int, outcome, *, cur) -> dict:
              q["answer_labels"], q["answer_text"], q.get("basis"), q.get("source_file"), outcome.passage_id,
              request_id], cur=cur)
     n = len(outcome.samples) + len(outcome.questions)
-    db.scalar("INSERT INTO batch_passages (batch_id, passage_id, status, samples, error) VALUES (?, ?, ?, ?, ?) "
-              "RETURNING passage_id", [batch_id, outcome.passage_id, outcome.status, n, outcome.error], cur=cur)
+    mark_finished(batch_id, outcome.passage_id, outcome.status, n, outcome.error, cur=cur)
     return {"samples": n, "requests": len(ids)}
+
+
+def mark_finished(batch_id: int, passage_id: int, status: str, samples: int = 0, error: str | None = None, *,
+                  cur) -> None:
+    """Record that a batch finished a passage (so no run does it again), in the caller's transaction."""
+    db.scalar("INSERT INTO batch_passages (batch_id, passage_id, status, samples, error) VALUES (?, ?, ?, ?, ?) "
+              "RETURNING passage_id", [batch_id, passage_id, status, samples, error], cur=cur)
 
 
 def requests(batch_id: int, *, limit: int = 200, status: str | None = None, cur=None) -> list[dict]:

@@ -9,6 +9,14 @@ retries and our parsing all run.
 message). A fault is an HTTP status (int; 429 carries ``retry-after-ms: 10``), ``"timeout"`` (the
 server sleeps ``timeout_s`` before answering), or ``"malformed"`` (the content is broken JSON text).
 Every request body is kept in ``server.requests`` with its headers in ``server.headers``.
+
+A dead or misconfigured endpoint:
+
+    server.fail_with = 500          # every chat completion answers 500 until set back to None
+    FakeOpenAI(models={"fake-model"})   # any other model: 404 "The model `x` does not exist ..."
+
+Error bodies are OpenAI's shape, ``{"error": {"message", "type", "code"}}``; a 401 echoes the bearer
+token in its message, as some endpoints do, so tests can check that the key is masked.
 """
 from __future__ import annotations
 
@@ -21,10 +29,12 @@ from typing import Callable
 
 class FakeOpenAI:
     def __init__(self, reply: Callable[[dict], str] | None = None, *, latency_s: float = 0.0,
-                 timeout_s: float = 3.0):
+                 timeout_s: float = 3.0, models: set[str] | None = None):
         self.reply = reply or (lambda req: req["messages"][-1]["content"])
         self.latency_s = latency_s
         self.timeout_s = timeout_s
+        self.models = models            # None: any model name is served
+        self.fail_with: int | None = None  # an HTTP status answered to every chat completion while set
         self.faults: list = []
         self.requests: list[dict] = []
         self.headers: list[dict] = []
@@ -65,6 +75,18 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _error(self, status: int, model: str):
+                """OpenAI's error body for ``status``; a 401 echoes the bearer token as some endpoints do."""
+                token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+                message, kind, code = {
+                    401: (f"Incorrect API key provided: {token}.", "invalid_request_error", "invalid_api_key"),
+                    403: ("You are not allowed to use this model.", "invalid_request_error", "permission_denied"),
+                    404: (f"The model `{model}` does not exist or you do not have access to it.",
+                          "invalid_request_error", "model_not_found"),
+                }.get(status, (f"injected {status}", "fault", None))
+                self._send(status, {"error": {"message": message, "type": kind, "code": code}},
+                           {"retry-after-ms": "10"} if status == 429 else None)
+
             def do_GET(self):
                 if self.path.rstrip("/").endswith("/models"):
                     self._send(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
@@ -79,10 +101,14 @@ class FakeOpenAI:
                     fake.headers.append(dict(self.headers))
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     return self._send(404, {"error": {"message": "not found"}})
+                model = body.get("model", "")
+                if fake.fail_with is not None:
+                    return self._error(fake.fail_with, model)
+                if fake.models is not None and model not in fake.models:
+                    return self._error(404, model)
                 fault = fake._next_fault()
                 if isinstance(fault, int):
-                    return self._send(fault, {"error": {"message": f"injected {fault}", "type": "fault"}},
-                                      {"retry-after-ms": "10"} if fault == 429 else None)
+                    return self._error(fault, model)
                 if fault == "timeout":
                     time.sleep(fake.timeout_s)
                 if fake.latency_s:

@@ -237,7 +237,7 @@ def test_self_instruct_page_takes_examples_from_a_dataset_with_accepted_samples(
     """The page had no way to name the examples' dataset: self-instruct always failed into a new dataset."""
     from streamlit.testing.v1 import AppTest
 
-    from studio.generate import background
+    from studio.service import batches as background
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()

@@ -2,8 +2,8 @@
 
 Packages (a "unit" is a top-level folder; ``studio/`` counts per sub-package) and what each may import:
 
-    app.py, serve.py -> pages -> studio.cli / studio.project -> studio.evaluate -> studio.train
-      -> studio.generate -> studio.data -> store -> studio.core
+    app.py, serve.py -> pages -> studio.cli / studio.project -> studio.service -> studio.evaluate
+      -> studio.train -> studio.generate -> studio.data -> store -> studio.core
     trainers, exports -> studio.core      (studio.train runs trainers, studio.data writes with exports)
     benchmarks -> anything but tests;  tests -> anything;  testkit (test helpers both share) -> studio.core
 
@@ -22,18 +22,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("app", "pages", "studio", "store", "trainers", "exports", "benchmarks", "tests", "testkit")
-STUDIO_PARTS = ("cli", "project", "evaluate", "train", "generate", "data", "core")
+STUDIO_PARTS = ("cli", "project", "service", "evaluate", "train", "generate", "data", "core")
 
 # what each unit may import, besides itself and third-party libraries
-_BELOW_CLI = {"studio.project", "studio.evaluate", "studio.train", "studio.generate", "studio.data",
+_BELOW_CLI = {"studio.project", "studio.service", "studio.evaluate", "studio.train", "studio.generate", "studio.data",
               "studio.core", "store", "trainers", "exports"}
 ALLOWED: dict[str, set[str]] = {
-    "app": {"pages", "studio.core", "studio.cli"},
-    "pages": {"studio.project", "studio.evaluate", "studio.train", "studio.generate", "studio.data",
+    "app": {"pages", "studio.core", "studio.cli", "studio.service", "store"},
+    "pages": {"studio.project", "studio.service", "studio.evaluate", "studio.train", "studio.generate", "studio.data",
               "studio.core"},
     "studio": {"studio.cli"},  # studio/__main__.py
     "studio.cli": _BELOW_CLI,
     "studio.project": _BELOW_CLI - {"studio.project"},
+    "studio.service": {"studio.evaluate", "studio.train", "studio.generate", "studio.data", "studio.core", "store",
+                       "trainers", "exports"},
     "studio.evaluate": {"studio.train", "studio.generate", "studio.data", "studio.core", "store", "trainers",
                         "exports"},
     "studio.train": {"studio.data", "studio.core", "store", "trainers"},

@@ -124,7 +124,7 @@ def test_review_page_flow():
 
 def test_generate_page_runs_cloze_in_the_background():
     from studio.data.corpus import import_corpus
-    from studio.generate import background
+    from studio.service import batches as background
 
     import_corpus([ROOT / "studio" / "project" / "demo" / "domain_text.md"], DEMO_CORPUS)
     at = _app()

@@ -70,8 +70,39 @@ def render_text(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: parse, then run here, or in the studio's server when one holds the database."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "func", None) and getattr(args, "forward", True):
+        from studio.cli import remote
+
+        server = remote.server_for(getattr(args, "db", None))
+        if server is not None:
+            return remote.forward(server, argv, json_out=bool(getattr(args, "json", False)))
+    try:
+        return run_parsed(parser, args)
+    finally:
+        from store import db
+
+        db.close_all()
+
+
+def run_in_server(argv: list[str]) -> int:
+    """Run a command inside the server process (its output captured by the caller); never closes the db."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:
+        return int(done.code or 0)
+    if getattr(args, "db", None):
+        print("error: --db is not used when the studio's server runs the command: it uses its own database",
+              file=sys.stderr)
+        return 2
+    return run_parsed(parser, args)
+
+
+def run_parsed(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if not getattr(args, "func", None):
         if args.command == "import":
             parser.exit(2, "python -m studio import: error: say what to import: exam, corpus or pairs\n")
@@ -89,10 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 1
-    finally:
-        from store import db
-
-        db.close_all()
     code = int(summary.pop("_exit", 0))  # a command may report failed work with its summary
     if getattr(args, "json", False):
         print(json.dumps(summary, ensure_ascii=False, default=str))

@@ -3,7 +3,7 @@
 Pages and the CLI call these functions. The batch runner is :mod:`studio.generate.runner`; it hands
 each passage to a strategy's handler in :mod:`studio.generate.strategies`, which asks the model through
 :mod:`studio.generate.caller` (retries, rate limit, cost). Templates are :mod:`studio.generate.prompting`,
-the app's background runner is :mod:`studio.generate.background`.
+a batch started from a page runs as a job of the server (:mod:`studio.service.batches`).
 """
 from __future__ import annotations
 
@@ -128,11 +128,9 @@ def batch(batch_id: int) -> dict:
 
 
 def _display_state(b: dict) -> str:
+    """A batch row says 'running' until it ends; with no heartbeat for 15 s no process runs it any more."""
     if b["state"] == "running" and (b.get("heartbeat_age_s") or 0) > 15:
-        from studio.generate import background
-
-        if not background.is_running(b["id"]):
-            return "interrupted"
+        return "interrupted"
     return b["state"]
 
 

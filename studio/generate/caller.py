@@ -3,8 +3,12 @@ per attempt, written into the passage's :class:`Outcome`.
 
 - **Retries**: 429, 5xx, timeouts and connection errors are retried with exponential backoff (honouring
   ``retry-after``) up to ``retries`` times; every attempt is logged. Authentication, permission and
-  unknown-model errors raise :class:`Fatal` at once (retrying them only burns time), and every other
-  thread's next attempt then stops too.
+  unknown-model errors (401, 403, 404) raise :class:`Fatal` at once (retrying them only burns time).
+- **Halt**: :meth:`Caller.halt` (a fatal error, or the runner pausing the batch) wakes every thread
+  waiting to retry; its next attempt raises :class:`Halted` and the passage stays to do.
+- **Messages**: every failure is one line in the user's words naming the HTTP status and the endpoint's
+  own message (``the endpoint refused the key (401): Incorrect API key provided``), with anything that
+  looks like an API key masked; it is what the request log, the batch row and the CLI show.
 - **Rate**: a shared :class:`RateLimiter` spaces request starts ``60/rpm`` seconds apart.
 - Cost per request is tokens × price from ``usage`` (prices per 1M tokens).
 
@@ -14,6 +18,7 @@ to the database.
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,7 +47,7 @@ class Request:
 class Outcome:
     """One passage's result: every request made for it, and the samples or exam questions it gave."""
     passage_id: int
-    status: str = "ok"            # ok | empty | failed | unparsed
+    status: str = "ok"            # ok | empty | failed | unparsed; fatal | halted: not finished, stays to do
     error: str | None = None
     requests: list[Request] = field(default_factory=list)
     samples: list[dict] = field(default_factory=list)
@@ -59,6 +64,10 @@ class PassageFailed(Exception):
 
 class Fatal(Exception):
     """An error no retry can fix (bad key, unknown model): the batch stops."""
+
+
+class Halted(Exception):
+    """The batch is stopping (a fatal error elsewhere, or it paused): this passage stays to do."""
 
 
 class RateLimiter:
@@ -85,7 +94,11 @@ class Caller:
 
     def __init__(self, client, model: str, opts: Options, limiter: RateLimiter):
         self.client, self.model, self.opts, self.limiter = client, model, opts, limiter
-        self.fatal: str | None = None
+        self._halt = threading.Event()
+
+    def halt(self) -> None:
+        """Make every thread's next attempt raise :class:`Halted`, waking those waiting to retry."""
+        self._halt.set()
 
     def ask(self, out: Outcome, step: str, messages: list, temperature: float) -> tuple[int, str]:
         """Send ``messages``; return (index of the request in ``out.requests``, reply text)."""
@@ -93,8 +106,8 @@ class Caller:
 
         options = {"temperature": temperature, "timeout": self.opts.timeout}
         for attempt in range(self.opts.retries + 1):
-            if self.fatal:  # another thread hit an unfixable error: leave this passage to do
-                raise Fatal(f"batch stopped: {self.fatal}")
+            if self._halt.is_set():  # a fatal error or a pause: leave this passage to do
+                raise Halted()
             self.limiter.wait()
             req = Request(step, self.model, {**options, "attempt": attempt + 1}, messages)
             out.requests.append(req)
@@ -104,17 +117,17 @@ class Caller:
                 reply = self.client.chat.completions.create(model=self.model, messages=messages,
                                                             temperature=temperature)
             except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as err:
-                req.status, req.error = "failed", _describe(err)
+                req.status, req.error = "failed", self.describe(err)
                 req.duration_ms = int((time.monotonic() - started) * 1000)
-                self.fatal = req.error
+                self.halt()  # every other passage stops too
                 raise Fatal(req.error) from None
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError, openai.ConflictError) as err:
-                req.status, req.error = "failed", _describe(err)
+                req.status, req.error = "failed", self.describe(err)
                 req.duration_ms = int((time.monotonic() - started) * 1000)
                 wait_s = _retry_after(err)
             except openai.APIStatusError as err:  # 400 and the like: this passage's request is refused
-                req.status, req.error = "failed", _describe(err)
+                req.status, req.error = "failed", self.describe(err)
                 req.duration_ms = int((time.monotonic() - started) * 1000)
                 raise PassageFailed("failed", req.error) from None
             else:
@@ -123,9 +136,14 @@ class Caller:
                 return len(out.requests) - 1, req.response
             if attempt < self.opts.retries:
                 delay = self.opts.backoff_s * (2 ** attempt) * (0.75 + random.random() / 2)
-                time.sleep(max(delay, wait_s or 0))
                 req.error += " (retried)"
+                self._halt.wait(max(delay, wait_s or 0))  # a halt ends the wait at once
         raise PassageFailed("failed", f"gave up after {self.opts.retries + 1} attempts: {out.requests[-1].error}")
+
+    def describe(self, err) -> str:
+        """``err`` as one line in the user's words, the key masked (see :func:`describe`)."""
+        return describe(err, model=self.model, timeout=self.opts.timeout,
+                        key=getattr(self.client, "api_key", None))
 
     def _record_reply(self, req: Request, reply) -> None:
         """Put the reply's text, tokens and estimated cost on its request."""
@@ -139,11 +157,66 @@ class Caller:
                         + (usage.completion_tokens or 0) * self.opts.price_out) / 1e6
 
 
-def _describe(err) -> str:
-    status = getattr(err, "status_code", None)
-    name = type(err).__name__
-    text = str(getattr(err, "message", "") or err).splitlines()[0][:300]
-    return f"{name}{f' {status}' if status else ''}: {text}"
+# what each refusal means, in the user's words; 5xx is "the endpoint failed"
+_WHAT = {400: "the endpoint rejected the request", 401: "the endpoint refused the key",
+         403: "the endpoint denied access to the model", 404: "the endpoint has no model {model!r} (or no such path)",
+         409: "the endpoint reported a conflict", 413: "the endpoint found the request too large",
+         422: "the endpoint could not process the request", 429: "the endpoint is rate-limiting the requests"}
+_TOKEN = r"[\w\-*~+/=]+(?:\.[\w\-*~+/=]+)*"  # a token, dotted parts included, not a sentence's full stop
+_KEYLIKE = re.compile(rf"\b(?:sk|pk|rk)-(?=[\w\-*]{{6}}){_TOKEN}|(?i:bearer)\s+{_TOKEN}")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def describe(err, *, model: str = "", timeout: float | None = None, key: str | None = None) -> str:
+    """An openai error as one line naming the HTTP status and the endpoint's own message.
+
+    A 401 whose body is ``{"error": {"message": "Incorrect API key provided"}}`` reads
+    ``the endpoint refused the key (401): Incorrect API key provided``; a timeout, ``the endpoint did not
+    answer within 60 s``.
+    """
+    import openai
+
+    if isinstance(err, openai.APITimeoutError):
+        line = f"the endpoint did not answer within {timeout:g} s" if timeout else "the endpoint did not answer in time"
+    elif isinstance(err, openai.APIConnectionError):
+        cause = err.__cause__ or err.__context__
+        line = f"could not reach the endpoint: {_one_line(str(cause) if cause else '') or _one_line(err.message)}"
+    elif isinstance(err, openai.APIStatusError):
+        status = err.status_code
+        what = "the endpoint failed" if status >= 500 else _WHAT.get(status, "the endpoint refused the request")
+        line = f"{what.format(model=model)} ({status}): {_endpoint_message(err)}"
+    else:
+        line = f"{type(err).__name__}: {_one_line(str(err))}"
+    return redact(line, key)
+
+
+def _endpoint_message(err) -> str:
+    """The endpoint's own error message: ``error.message`` of a JSON body, else the body's text, else the reason."""
+    body = err.body
+    text = ""
+    if isinstance(body, dict):
+        text = body.get("message") or body.get("detail") or body.get("error") or ""
+        if not isinstance(text, str):
+            text = (text.get("message") or "") if isinstance(text, dict) else str(text)
+    elif isinstance(body, str):
+        text = _TAG.sub(" ", body)
+    text = _one_line(text)
+    if not text:
+        response = getattr(err, "response", None)
+        text = getattr(response, "reason_phrase", "") or "no message"
+    return text
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def redact(text: str, key: str | None = None) -> str:
+    """``text`` with ``key`` and anything that looks like an API key or bearer token masked."""
+    if key and len(key) >= 8:
+        text = text.replace(key, "[key hidden]")
+    return _KEYLIKE.sub("[key hidden]", text)
 
 
 def _retry_after(err) -> float | None:

@@ -3,6 +3,7 @@ labels, answer text) and checked by the exam rules (``studio.core.exam_rules``) 
 a question the importer or the editor would refuse is refused here too, with the same reason."""
 from __future__ import annotations
 
+import json
 import re
 
 from studio.core import exam_rules as rules
@@ -13,7 +14,14 @@ def _text(value) -> str:
 
 
 def _options(raw) -> list[dict[str, str]]:
-    """``{"A": "x"}``, ``["A. x", "B. y"]``, ``["x", "y"]`` or ``[{"label", "text"}]`` -> [{label, text}]."""
+    """``{"A": "x"}``, ``["A. x", "B. y"]``, ``["x", "y"]``, ``[{"label", "text"}]`` or objects with any text
+    key (``[{"optionContent": "x"}]``, ``exam_rules.option_object``), or any of them as JSON text ->
+    [{label, text}]."""
+    if isinstance(raw, str) and raw.strip(rules.WS)[:1] in ("[", "{"):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return []
     if isinstance(raw, dict):
         return [{"label": rules.norm_label(k), "text": _text(v) if isinstance(v, str) else str(v)}
                 for k, v in raw.items()]
@@ -23,7 +31,8 @@ def _options(raw) -> list[dict[str, str]]:
     for n, o in enumerate(raw):
         auto = chr(65 + n)
         if isinstance(o, dict):
-            options.append({"label": rules.norm_label(o.get("label") or auto), "text": _text(o.get("text"))})
+            label, text = rules.option_object(o)
+            options.append({"label": label or auto, "text": text.strip(rules.WS)})
             continue
         m = re.match(rules.OPTION_LINE, str(o).strip(rules.WS), re.S)
         options.append({"label": rules.norm_label(m.group(1)), "text": m.group(2).strip(rules.WS)} if m
@@ -50,9 +59,11 @@ def exam_question(item) -> dict:
     qtype = rules.stated_type(stated)
     options = _options(item.get("options"))
     answer = _answer(item.get("answer"))
+    q = {"question": _text(item.get("question") or item.get("stem")), "answer": answer, "stated": stated}
     if qtype is None:
         qtype = "judge" if not options or rules.is_judge_pair(options) else "choice"
-    q = {"question": _text(item.get("question") or item.get("stem")), "answer": answer, "stated": stated}
+    else:  # a stated type the content contradicts beyond doubt, as the importer reads it
+        qtype = rules.reclassify(qtype, {**q, "options": options})
     if qtype == "judge":
         q.update(qtype="judge", options=options or rules.judge_options(),
                  answer_labels=rules.read_judge(answer, options))

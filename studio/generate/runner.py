@@ -11,7 +11,14 @@ How it keeps its promises:
   dataset has finished. A killed run loses only the passages in flight (never committed), which the
   next run generates.
 - **Retries**: see :mod:`studio.generate.caller`; an authentication, permission or unknown-model error
-  stops the batch at once.
+  (401, 403, 404) stops the batch at once (state ``failed``) with the endpoint's message.
+- **A failing endpoint pauses the batch**: after ``pause_after`` (``STUDIO_GENERATE_PAUSE_AFTER``, 5)
+  passages in a row fail on their requests, the batch stops starting passages, halts the retries in
+  flight and ends in state ``paused`` with one line naming the status and the endpoint's message. A
+  failed passage is marked finished only once a later passage gets an answer (an isolated failure, as
+  before), so the passages of a failing run stay to do and the next run picks them up. After a failed
+  passage only one passage is in flight until one succeeds, so a dead endpoint costs about
+  ``max(pause_after, concurrency)`` passages' attempts.
 - **Rate and budget**: a shared limiter spaces request starts ``60/rpm`` seconds apart; before each
   passage is started the batch's spent cost (tokens × price from ``usage``) and tokens are checked
   against the budget, and the batch stops (state ``stopped``) when it is reached. Passages in flight
@@ -23,15 +30,14 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
-from studio.core.errors import InputError, WorkFailed
+from studio.core.errors import InputError
 from studio.generate import prompting as tpl
-from studio.generate.caller import Caller, Outcome, RateLimiter
-from studio.generate.strategies import Context, work
+from studio.generate.batch_run import BatchRun
+from studio.generate.caller import Caller, RateLimiter
+from studio.generate.strategies import Context
 
 
 @dataclass
@@ -52,6 +58,8 @@ class Options:
     per_passage: int = 3          # cloze pairs per passage
     examples: int = 3             # self-instruct few-shot examples per passage
     retry_failed: bool = False    # try passages whose earlier attempt failed again
+    pause_after: int | None = None  # pause after this many failed passages in a row; None = the setting
+                                    # STUDIO_GENERATE_PAUSE_AFTER (5), 0 = never
 
     def logged(self) -> dict:
         """What is stored with the batch (never a key)."""
@@ -73,6 +81,7 @@ def run(corpus: str, into: str, strategy: str = "cloze", *, template: str | None
 
     opts = options or Options()
     source_id = _check(corpus, strategy, opts)
+    pause_after = _pause_after(opts)
     store.ensure_templates(tpl.BUILTIN)
     setup = _setup(strategy, template, template_body, model, base_url, key, opts)
     opened = _open_batch(source_id, into, strategy, setup, opts, seed_dataset)
@@ -85,7 +94,7 @@ def run(corpus: str, into: str, strategy: str = "cloze", *, template: str | None
     if opts.limit is not None:
         todo = todo[:max(0, opts.limit)]
     ctx = Context(strategy, setup.name, setup.body, opts, setup.caller, examples)
-    batch = _Batch(batch_id, into_id, ctx, total=len(todo), progress=progress, stop=stop)
+    batch = BatchRun(batch_id, into_id, ctx, total=len(todo), progress=progress, stop=stop, pause_after=pause_after)
     try:
         if strategy == "cloze":
             batch.run_in_order(todo)
@@ -109,6 +118,22 @@ def _check(corpus: str, strategy: str, opts: Options) -> int:
     if source["kind"] != "corpus":
         raise InputError(f"dataset {corpus!r} is a {source['kind']} dataset, not a corpus")
     return source["id"]
+
+
+def _pause_after(opts: Options) -> int:
+    """How many failed passages in a row pause the batch: the option, else the setting."""
+    from studio.core import settings
+
+    if opts.pause_after is not None:
+        value = opts.pause_after
+    else:
+        try:
+            value = int(settings.get("generate_pause_after"))
+        except ValueError:
+            raise InputError("STUDIO_GENERATE_PAUSE_AFTER must be a whole number (0 = never pause)") from None
+    if value < 0:
+        raise InputError("the number of failed passages that pause a batch cannot be negative")
+    return value
 
 
 @dataclass(frozen=True)
@@ -183,154 +208,3 @@ def _open_batch(source_id: int, into: str, strategy: str, setup: _Setup, opts: O
                            model=setup.model, base_url=setup.base_url, options=opts.logged(),
                            template_id=setup.template_id, passages_total=int(finished_before) + len(todo), cur=cur)
     return batch_id, into_id, todo, examples
-
-
-class _Batch:
-    """A batch being run: commits each finished passage, keeps this run's counts, watches budget and stop."""
-
-    def __init__(self, batch_id: int, into_id: int, ctx: Context, *, total: int,
-                 progress: Callable[[dict], None] | None, stop: threading.Event | None):
-        from store import generation as store
-
-        self.batch_id, self.into_id, self.ctx, self.total = batch_id, into_id, ctx, total
-        self.progress, self.stop = progress, stop
-        self.spent = store.spent(batch_id)
-        self.counts = {"passages": 0, "samples": 0, "failed": 0, "requests": 0, "tokens": 0, "cost": 0.0}
-        self.state, self.error = "running", None
-        self.stop_requested = False
-        self.last_beat = time.monotonic()
-
-    def over_budget(self) -> str | None:
-        """Why the batch must stop for its budget (earlier runs' spending included), or None."""
-        opts = self.ctx.opts
-        tokens = self.spent["tokens"] + self.counts["tokens"]
-        cost = self.spent["cost"] + self.counts["cost"]
-        if opts.budget is not None and cost >= opts.budget:
-            return f"budget reached: estimated cost {cost:.4f} >= {opts.budget}"
-        if opts.budget_tokens is not None and tokens >= opts.budget_tokens:
-            return f"token budget reached: {tokens} >= {opts.budget_tokens}"
-        return None
-
-    def commit(self, outcome: Outcome) -> None:
-        """Store one passage's outcome in its own transaction and count it."""
-        from store import db
-        from store import generation as store
-
-        counts = self.counts
-        if outcome.status == "fatal":  # not finished: the passage stays to do; its attempts are still logged
-            self.error = self.error or outcome.error
-            outcome.status = "failed"
-            with db.transaction() as cur:
-                for req in outcome.requests:
-                    store.log_request(self.batch_id, outcome.passage_id, req, cur=cur)
-            counts["requests"] += len(outcome.requests)
-            return
-        with db.transaction() as cur:
-            store.commit_outcome(self.batch_id, self.into_id, outcome, cur=cur)
-        counts["passages"] += 1
-        counts["samples"] += len(outcome.samples) + len(outcome.questions)
-        counts["failed"] += outcome.status in ("failed", "unparsed")
-        counts["requests"] += len(outcome.requests)
-        counts["tokens"] += sum((r.prompt_tokens or 0) + (r.completion_tokens or 0) for r in outcome.requests)
-        counts["cost"] += sum(r.cost for r in outcome.requests)
-        if self.progress:
-            self.progress({"done": counts["passages"], "total": self.total, **counts})
-
-    def _stop_set(self) -> bool:
-        return self.stop is not None and self.stop.is_set()
-
-    def run_in_order(self, todo: list[dict]) -> None:
-        """One passage after another in this thread (cloze: no requests to wait for)."""
-        from store import generation as store
-
-        for p in todo:
-            if self._stop_set():
-                self.stop_requested = True
-                break
-            self.commit(work(p, self.ctx))
-            if time.monotonic() - self.last_beat > 1.0:
-                self.last_beat = time.monotonic()
-                if store.heartbeat(self.batch_id):
-                    self.stop_requested = True
-                    break
-
-    def run_concurrently(self, todo: list[dict]) -> None:
-        """Up to ``concurrency`` passages in worker threads; each is committed here as it finishes.
-
-        Ctrl-C finishes and commits what is in flight and starts nothing new.
-        """
-        from store import generation as store
-
-        pending = iter(todo)
-        inflight = {}
-        interrupted = False
-        with ThreadPoolExecutor(max_workers=self.ctx.opts.concurrency, thread_name_prefix="generate") as pool:
-            while True:
-                if not interrupted:
-                    self._start_more(pool, pending, inflight)
-                if not inflight:
-                    break
-                try:
-                    done, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        inflight.pop(f)
-                        self.commit(f.result())
-                except KeyboardInterrupt:
-                    interrupted = True  # finish and commit what is in flight, start nothing new
-                    continue
-                if self._stop_set() or (time.monotonic() - self.last_beat > 1.0):
-                    self.last_beat = time.monotonic()
-                    if store.heartbeat(self.batch_id) or self._stop_set():
-                        self.stop_requested = True
-        if interrupted:
-            self.stop_requested = True
-
-    def _start_more(self, pool: ThreadPoolExecutor, pending: Iterator[dict], inflight: dict) -> None:
-        """Submit passages until ``concurrency`` are in flight, unless a stop, an error or the budget says no."""
-        while len(inflight) < self.ctx.opts.concurrency and not self.stop_requested and not self.error:
-            reason = self.over_budget()
-            if reason:
-                self.error, self.state = reason, "stopped"
-                break
-            p = next(pending, None)
-            if p is None:
-                break
-            inflight[pool.submit(work, p, self.ctx)] = p["id"]
-
-    def finish(self, source_id: int, into: str) -> dict:
-        """Settle the batch's state, refresh review flags and return this run's summary.
-
-        Raises :class:`WorkFailed` (with the summary) when a fatal error stopped the batch.
-        """
-        from store import generation as store
-
-        remaining = len(store.todo_passages(source_id, self.into_id, self.ctx.strategy))
-        state, error = self.state, self.error
-        if error and state != "stopped":
-            state = "failed"
-        elif error:
-            state = "stopped"
-        elif remaining == 0:
-            state = "done"
-        else:
-            state = "stopped"
-            if self.stop_requested:
-                error = "stopped on request"
-        store.update_batch(self.batch_id, state=state, error=error, stop_requested=False)
-        if self.ctx.strategy != "exam":
-            from studio.data.review import refresh_flags
-
-            refresh_flags(self.into_id)
-        counts = self.counts
-        summary = {"dataset": into, "batch": self.batch_id, "state": state, **counts,
-                   "cost": round(counts["cost"], 6), "remaining": remaining}
-        if error:
-            summary["error"] = error
-        if state == "failed":
-            summary["_exit"] = 1
-            err = WorkFailed(f"generation batch {self.batch_id} failed: {error}")
-            err.summary = summary
-            raise err
-        if counts["passages"] and counts["failed"] == counts["passages"]:
-            summary["_exit"] = 1
-        return summary

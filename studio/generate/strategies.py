@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from studio.generate import cloze as cloze_mod
 from studio.generate import prompting as tpl
-from studio.generate.caller import Caller, Fatal, Outcome, PassageFailed
+from studio.generate.caller import Caller, Fatal, Halted, Outcome, PassageFailed
 from studio.generate.exam_items import exam_question
 from studio.generate.parse import ParseError, items, parse_json
 
@@ -42,6 +42,8 @@ def work(p: dict, ctx: Context) -> Outcome:
         out.samples, out.questions = [], []
     except Fatal as err:
         out.status, out.error = "fatal", str(err)
+    except Halted:  # the batch is stopping: not finished, the passage stays to do
+        out.status, out.samples, out.questions = "halted", [], []
     from studio.data.review_flags import sample_flags
 
     for s in out.samples:

@@ -24,6 +24,7 @@ from typing import Any
 
 from store import db
 from store import runs as store
+from studio.core import settings
 from trainers import launcher, runfolder, sft
 
 STALE_S = 90.0          # a heartbeat older than this (the trainer beats every 2 s) means a hung process
@@ -32,6 +33,8 @@ FINAL = runfolder.FINAL
 
 lock = threading.RLock()                     # refresh/start/cancel from the page's threads, one at a time
 _children: dict[str, subprocess.Popen] = {}  # processes this process launched (polled: no zombies)
+_steps: dict[str, tuple[int, float]] = {}     # run id -> (last step seen, when it last changed)
+_exit_codes: dict[str, int] = {}              # run id -> exit status of a child that ended (negative: signal)
 
 
 # ------------------------------------------------------------------------------------------ devices
@@ -119,6 +122,7 @@ def _alive(run_id: str, pids: list[int]) -> bool:
         if proc.poll() is None:
             return True
         _children.pop(run_id, None)
+        _exit_codes[run_id] = proc.returncode
     import psutil
 
     for pid in {p for p in pids if p}:
@@ -132,6 +136,15 @@ def _alive(run_id: str, pids: list[int]) -> bool:
         if "trainers.sft" in cmdline or "accelerate" in cmdline:
             return True
     return False
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "unknown signal"
 
 
 def _ingest_metrics(row: dict[str, Any], cur) -> None:
@@ -171,6 +184,11 @@ def _sync(row: dict[str, Any], now: float) -> None:
         else:
             values.update(_live_or_failed(row, status, launched, now))
         store.update(run_id, cur=cur, **values)
+    if values.get("state") == "failed" and (status or {}).get("state") != "failed":
+        # the trainer cannot say it died: the run folder says so too, for whoever reads it without the db
+        runfolder.write_json_atomic(Path(row["dir"]) / "status.json",
+                                    {**(status or {}), "state": "failed", "error": values.get("error"),
+                                     "step": values.get("step", (status or {}).get("step")), "finished": now})
 
 
 def _live_or_failed(row: dict[str, Any], status: dict[str, Any] | None, launched: float | None,
@@ -187,16 +205,36 @@ def _live_or_failed(row: dict[str, Any], status: dict[str, Any] | None, launched
     if alive and age <= limit:
         state = (status or {}).get("state")
         return {"state": state if state in ("starting", "running") else row["state"],
-                "final_loss": losses["final_loss"], "eval_loss": losses["eval_loss"]}
+                "error": _stalled(row["id"], status, now), "final_loss": losses["final_loss"],
+                "eval_loss": losses["eval_loss"]}
     if alive:  # hung: no heartbeat for too long
         launcher.stop(int((status or {}).get("pid") or row["pid"]), 9)
         reason = f"no heartbeat for {age:.0f} s; the process was stopped"
     else:
         reason = "the trainer process ended without a final state (killed, or out of memory?)"
+        code = _exit_codes.pop(row["id"], None)
+        if code is not None and code < 0:
+            reason = f"the trainer process was killed by signal {-code} ({_signal_name(-code)})"
     last = runfolder.tail(Path(row["dir"]) / "log.txt", 8)
     return {"state": "failed", "error": f"{reason}; last log lines:\n{last}" if last else reason,
             "step": _last_step(row["dir"], status), "final_loss": losses["final_loss"],
             "eval_loss": losses["eval_loss"], "finished_at": datetime.now()}
+
+
+def _stalled(run_id: str, status: dict[str, Any] | None, now: float) -> str | None:
+    """"stalled: …" when a live trainer has made no training step for ``STUDIO_STALL_AFTER_S`` (its heartbeat
+    beats from a thread, so a hung training loop still looks alive), else None."""
+    step = int((status or {}).get("step") or 0)
+    seen = _steps.get(run_id)
+    if seen is None or seen[0] != step or (status or {}).get("state") != "running":
+        _steps[run_id] = (step, now)
+        return None
+    after = float(settings.get("stall_after_s") or 0)
+    idle = now - seen[1]
+    if after and idle > after:
+        return (f"stalled: no training step for {idle / 60:.0f} min at step {step}, though the process is alive; "
+                f"look at its log, or cancel it")
+    return None
 
 
 def _last_step(run_dir: str, status: dict[str, Any] | None) -> int:

@@ -1,0 +1,97 @@
+"""Jobs: the rows behind ``studio.service.jobs`` (see migration m060)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from store import db
+
+ACTIVE = ("queued", "running")
+FINAL = ("done", "failed", "cancelled")
+UPDATABLE = ("state", "done", "total", "message", "result", "cancel_requested", "attempts", "pid",
+             "started_at", "finished_at", "heartbeat")
+_COLUMNS = ("id, kind, args, state, done, total, message, result, who, cancel_requested, attempts, pid, "
+            "created_at, started_at, finished_at, heartbeat, "
+            "date_diff('millisecond', heartbeat, current_timestamp::TIMESTAMP) / 1000.0 AS heartbeat_age_s")
+
+
+def _row(r: dict[str, Any] | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    for k in ("args", "result"):
+        if isinstance(r.get(k), str):
+            r[k] = json.loads(r[k])
+    return r
+
+
+def insert(kind: str, args: dict[str, Any], who: str | None, *, cur=None) -> int:
+    return int(db.scalar("INSERT INTO jobs (kind, args, who) VALUES (?, ?, ?) RETURNING id",
+                         [kind, json.dumps(args, ensure_ascii=False), who], cur=cur))
+
+
+def get(job_id: int, *, cur=None) -> dict[str, Any] | None:
+    return _row(db.one(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", [int(job_id)], cur=cur))
+
+
+def list_jobs(*, states: tuple[str, ...] | None = None, kind: str | None = None, limit: int = 100,
+              cur=None) -> list[dict[str, Any]]:
+    where, params = [], []
+    if states:
+        where.append(f"state IN ({', '.join('?' for _ in states)})")
+        params += list(states)
+    if kind:
+        where.append("kind = ?")
+        params.append(kind)
+    sql = f"SELECT {_COLUMNS} FROM jobs {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
+    return [_row(r) for r in db.rows(sql, params + [int(limit)], cur=cur)]
+
+
+def active_same(kind: str, args: dict[str, Any], *, cur=None) -> dict[str, Any] | None:
+    """A queued or running job of this kind with exactly these arguments."""
+    found = db.one(f"SELECT {_COLUMNS} FROM jobs WHERE kind = ? AND args = ?::JSON AND state IN ('queued', 'running') "
+                   "ORDER BY id LIMIT 1", [kind, json.dumps(args, ensure_ascii=False)], cur=cur)
+    return _row(found)
+
+
+def update(job_id: int, *, cur=None, **values: Any) -> None:
+    bad = set(values) - set(UPDATABLE)
+    if bad:
+        raise ValueError(f"jobs has no updatable column {sorted(bad)}")
+    sets, params = [], []
+    for k, v in values.items():
+        if k == "result" and v is not None:
+            v = json.dumps(v, ensure_ascii=False, default=str)
+        sets.append(f"{db.quote_identifier(k)} = ?")
+        params.append(v)
+    (cur or db.cursor()).execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", params + [int(job_id)])
+
+
+def claim(job_id: int, pid: int) -> bool:
+    """Take a queued job for this process (one winner when several try)."""
+    with db.transaction() as cur:
+        state = db.scalar("SELECT state FROM jobs WHERE id = ?", [int(job_id)], cur=cur)
+        if state != "queued":
+            return False
+        cur.execute("UPDATE jobs SET state = 'running', pid = ?, attempts = attempts + 1, "
+                    "started_at = coalesce(started_at, current_timestamp), heartbeat = current_timestamp, "
+                    "message = NULL WHERE id = ?", [pid, int(job_id)])
+        return True
+
+
+def beat(job_id: int, *, done: int | None = None, total: int | None = None, message: str | None = None) -> bool:
+    """Record progress and a heartbeat; return whether a cancel was asked for."""
+    sets = ["heartbeat = current_timestamp"]
+    params: list[Any] = []
+    for col, v in (("done", done), ("total", total), ("message", message)):
+        if v is not None:
+            sets.append(f"{col} = ?")
+            params.append(v)
+    with db.transaction() as cur:
+        cur.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", params + [int(job_id)])
+        return bool(db.scalar("SELECT cancel_requested FROM jobs WHERE id = ?", [int(job_id)], cur=cur))
+
+
+def orphaned(pid: int, *, cur=None) -> list[dict[str, Any]]:
+    """Jobs left 'running' by another (dead) server process."""
+    return [_row(r) for r in db.rows(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'running' AND "
+                                     "(pid IS NULL OR pid <> ?) ORDER BY id", [pid], cur=cur)]

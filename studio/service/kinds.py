@@ -1,0 +1,25 @@
+"""The job kinds of the studio's own work (``studio.cli.remote`` adds ``command``, the CLI's commands).
+
+- ``generate``: a generation batch started from the Generate page (resumable per passage).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from studio.service.jobs import Context, kind
+
+
+@kind("generate", "Generation batch", resumable=True)
+def generate(args: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    from studio.generate import Options
+    from studio.generate.runner import run
+
+    def on_progress(p: dict) -> None:
+        ctx.progress(p.get("done"), p.get("total"), f"{p.get('samples', 0)} samples, {p.get('failed', 0)} failed")
+
+    opts = dict(args.get("options") or {})
+    result = run(args["corpus"], args["into"], args["strategy"], template=args.get("template"),
+                 template_body=args.get("template_body"), model=args.get("model"), base_url=args.get("base_url"),
+                 key=ctx.secrets.get("key"), seed_dataset=args.get("seed_dataset"), options=Options(**opts),
+                 progress=on_progress, stop=ctx.stop, on_batch=lambda b: setattr(ctx, "batch_id", b))
+    return {**result, "message": f"{result.get('samples', 0)} samples from {result.get('passages', 0)} passages"}
