@@ -1,15 +1,18 @@
 """Compare: a prompt set answered by the base model and chosen runs, side by side; rate and vote.
 
-Choose the prompts and the systems, generate what is missing (stored: reopening generates nothing),
-then read the grid (prompts down, systems across, with the reference), rate outputs 1-5 with a
-comment, blind ("System 1..K" shuffled per prompt, names revealed once you rated them all) or open,
-and vote A/B in the arena. Results, exam accuracy and the judge are on the Results page.
+Choose the prompts and the systems, generate what is missing (a job of the server: it goes on when the
+page closes; stored: reopening generates nothing), then read the grid (prompts down, systems across,
+with the reference), rate outputs 1-5 with a comment, blind ("System 1..K" shuffled per prompt, names
+revealed once you rated them all) or open, and vote A/B in the arena. Results, exam accuracy and the
+judge are on the Results page.
 """
 import streamlit as st
 
 from pages.ui import guarded, shown_errors
 from studio.evaluate import comparisons, prompt_sets, ratings
 from studio.evaluate.inference import DEFAULT_MAX_NEW_TOKENS, PRESET_HELP, PRESETS
+from studio.service import jobs
+from studio.service import kinds_evaluate as evaluate_jobs
 
 st.title("Compare")
 st.caption("Answer a prompt set with the base model and your runs, read the answers side by side, rate them "
@@ -111,21 +114,41 @@ cid = st.selectbox("Comparison", saved_ids, key="compare_id",
 
 qp["comparison"] = str(cid)
 grid = comparisons.grid(cid)
-if grid["missing"]:
+
+
+@st.fragment(run_every=1)
+def generation(job_id):
+    """The generation job's progress, read from its row every second; the whole page reruns when it ends."""
+    job = jobs.get(job_id)
+    if job["state"] not in ("queued", "running"):
+        st.rerun()
+    done, total = job["done"] or 0, job["total"] or 0
+    text = ("Generating: waiting for the model (another model job runs)" if job["state"] == "queued"
+            else f"Generating: {job['message'] or 'loading the model…'}")
+    st.progress(min(done / total, 1.0) if total else 0.0, text=text)
+    if st.button("Cancel", key="compare_cancel", help="stops after the batch in flight; what is generated stays"):
+        guarded(jobs.cancel, job_id)
+
+
+# the generation runs as a job of the server: this page (or another user's, or a reload) only follows it
+job = evaluate_jobs.current("compare", st.session_state.get("compare_job"), comparison=cid)
+if job and job["state"] in ("queued", "running"):
+    generation(job["id"])
+elif job:  # this session's job ended: say how, once
+    del st.session_state["compare_job"]
+    if job["state"] == "done":
+        st.success(job["message"])
+    elif job["state"] == "failed":
+        st.error(job["message"], icon=":material/error:")
+    else:
+        st.info(f"Generation {job['state']}: what was generated is kept; generate again for the rest.")
+if grid["missing"] and not (job and job["state"] in ("queued", "running")):
     st.warning(f"{grid['missing']} outputs not generated yet.")
     if st.button(f"Generate {grid['missing']} outputs", type="primary", key="compare_generate"):
-        with st.status("Generating…", expanded=True) as status:
-            bar = st.progress(0.0)
-
-            def show(done, total, label):
-                bar.progress(done / total if total else 1.0, text=f"{done} / {total} {label}")
-
-            with shown_errors():
-                r = comparisons.generate(cid, progress=show)
-                st.session_state["compare_flash"] = f"Generated {r['generated']} outputs ({r['cached']} from the cache)"
-                st.rerun()
-if st.session_state.get("compare_flash"):
-    st.success(st.session_state.pop("compare_flash"))
+        started = guarded(evaluate_jobs.start_compare, cid)
+        if started:
+            st.session_state["compare_job"] = started["id"]
+            st.rerun()
 
 # ---------------------------------------------------------------- rating
 

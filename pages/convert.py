@@ -1,10 +1,12 @@
 """Convert: an exam bank -> QA pairs (一问一答) or choice pairs (带选项), through a template previewed live
-on the bank's real rows; optional option-shuffle copies, domain prefix and system prompt."""
+on the bank's real rows; optional option-shuffle copies, domain prefix and system prompt. The conversion
+itself is a job of the server (kind ``convert``); this page shows its progress and its one-line result."""
 import json
 
 import pandas as pd
 import streamlit as st
 
+from pages import jobview
 from pages.ui import guarded
 from studio.data.exams import convert as cv
 
@@ -73,10 +75,16 @@ elif rows is not None:
     st.info("No question of this bank fits these pairs.")
 
 if st.button(f"Convert into {into}", type="primary", key="convert_go"):
-    with st.spinner("Converting…"):
-        result = guarded(cv.convert, dataset, to=to, into=into, template_name=tname, shuffle=shuffle, seed=seed,
-                         prefix=prefix, system=system, instruction=instruction, output=output)
-    if result:
-        replaced = f" (replacing {result['_replaced']} converted earlier)" if result["_replaced"] else ""
-        st.success(f"Wrote {result['samples']} pairs into **{result['dataset']}**{replaced}.",
-                   icon=":material/check_circle:")
+    jobview.submit("convert_job", "convert", {
+        "dataset": dataset, "to": to, "into": into, "template_name": tname, "shuffle": shuffle, "seed": seed,
+        "prefix": prefix, "system": system, "instruction": instruction, "output": output})
+
+
+def converted(job: dict) -> None:
+    r = job["result"]
+    replaced = f" (replacing {r['_replaced']} converted earlier)" if r["_replaced"] else ""
+    st.success(f"Wrote {r['samples']} pairs into **{r['dataset']}**{replaced}.", icon=":material/check_circle:")
+
+
+# the conversion runs as a job of the server: a reload or another tab shows it too
+jobview.follow("convert_job", "convert", what="Converting", match=lambda a: a["dataset"] == dataset, done=converted)

@@ -1,8 +1,9 @@
 """Datasets: counts and charts, a paginated editor straight from DuckDB, bulk actions with undo,
-deduplication, and importing pair files."""
+deduplication (a job of the server: it goes on when the page closes), and importing pair files."""
 import pandas as pd
 import streamlit as st
 
+from pages import jobview
 from pages.ui import guarded
 from studio.core.errors import StudioError
 from studio.data import pairs, samples
@@ -72,8 +73,9 @@ with st.container(border=True):
     desc = c[4].toggle("Desc", key="datasets_desc")
     page_size = c[5].selectbox("Rows per page", [25, 50, 100, 200], index=1, key="datasets_page_size")
 
-flt = guarded(samples.make_filter, search=search, status=status_f, origin=origin_f, qtype=type_f, tag=tag_f,
-              min_len=min_len, max_len=max_len, length_of=length_of)
+filter_args = {"search": search, "status": status_f, "origin": origin_f, "qtype": type_f, "tag": tag_f,
+               "min_len": min_len, "max_len": max_len, "length_of": length_of}
+flt = guarded(samples.make_filter, **filter_args)
 if flt is None:
     st.stop()
 
@@ -189,26 +191,48 @@ elif view == "Bulk actions":
                 st.rerun()
 
 elif view == "Deduplicate":
+    # finding and removing duplicates are jobs of the server (kind ``dedup``); only the job id is kept here
+    mine = lambda a: a.get("dataset") == name  # a reload or another tab finds the running job
+    job = jobview.current("datasets_dedup_job", "dedup", mine)
+    if job and job["args"].get("action") == "remove" and job["state"] not in jobview.ACTIVE:
+        # a removal ended: say how it went once, then start over with "Find duplicates" off
+        jobview.show(job, key="datasets_dedup_job", what="Removing duplicates")
+        jobview.forget("datasets_dedup_job")
+        if job["state"] == "done":
+            ss.pop("datasets_dedup_on", None)
+            ss["datasets_editor_gen"] = ss.get("datasets_editor_gen", 0) + 1
+        job = None
     c = st.columns(3)
     threshold = c[0].slider("Near-duplicate similarity (Jaccard of 3-grams)", 0.5, 1.0, 0.8, 0.05,
                             key="datasets_dedup_threshold")
     exact_only = c[1].checkbox("Exact duplicates only", key="datasets_dedup_exact")
-    if c[2].toggle("Find duplicates", key="datasets_dedup_on"):
-        with st.spinner("Comparing samples…"):
-            found = guarded(samples.find_duplicates, name, flt, near=not exact_only, threshold=threshold)
-        if found:
-            st.write(f"{len(found['groups'])} group(s) among {found['rows']:,} rows; "
-                     f"{found['duplicates']} row(s) would go (the kept row is first: accepted first, then oldest).")
-            for g in found["groups"][:100]:
+    ask = {"dataset": name, "action": "find", "filter": filter_args, "near": not exact_only,
+           "threshold": float(threshold)}
+    if not c[2].toggle("Find duplicates", key="datasets_dedup_on"):
+        if job and job["state"] not in jobview.ACTIVE:
+            jobview.forget("datasets_dedup_job")  # turned on again, it looks afresh
+    else:
+        if job is None or (job["args"].get("action") == "find" and job["args"] != ask):
+            jobview.submit("datasets_dedup_job", "dedup", ask)
+
+        def found(job: dict) -> None:
+            """A finished search: the groups, and the button that removes all but one row of each."""
+            r = job["result"]
+            st.write(f"{len(r['groups'])} group(s) among {r['rows']:,} rows; "
+                     f"{r['duplicates']} row(s) would go (the kept row is first: accepted first, then oldest).")
+            for g in r["shown"]:
                 with st.expander(f"{g['kind']} · {len(g['rows'])} rows · keep #{g['keep']}"):
                     st.dataframe(pd.DataFrame(g["rows"]), hide_index=True)
-            if found["duplicates"] and st.button(f"Keep one per group (delete {found['duplicates']})", type="primary",
-                                                 key="datasets_dedup_apply"):
-                done = guarded(samples.remove_duplicates, name, found["groups"])
-                if done:
-                    ss["datasets_flash"] = ("ok", f"Deleted {done['affected']} duplicate rows (undo under Bulk actions).")
-                    del ss["datasets_dedup_on"]
-                    st.rerun()
+            if len(r["groups"]) > len(r["shown"]):
+                st.caption(f"The first {len(r['shown'])} groups are shown.")
+            if r["duplicates"] and st.button(f"Keep one per group (delete {r['duplicates']})", type="primary",
+                                             key="datasets_dedup_apply"):
+                # the count shown is the count confirmed: if the rows changed since, nothing is deleted
+                jobview.submit("datasets_dedup_job", "dedup", {"dataset": name, "action": "remove",
+                                                               "find_job": job["id"], "confirm": r["duplicates"]})
+                st.rerun()
+
+        jobview.follow("datasets_dedup_job", "dedup", what="Duplicates", match=mine, done=found)
 
 else:
     tokenizer = st.text_input("Tokenizer folder (optional: lengths in tokens too)", key="datasets_tokenizer")

@@ -1,8 +1,10 @@
-"""Export: a dataset or a snapshot in the format a trainer reads, with a card and a LLaMA-Factory entry."""
+"""Export: a dataset or a snapshot in the format a trainer reads, with a card and a LLaMA-Factory entry.
+The export is a job of the server (kind ``export``); this page shows its progress and then what it wrote."""
 from pathlib import Path
 
 import streamlit as st
 
+from pages import jobview
 from pages.ui import guarded
 from studio.data import export, samples, snapshots
 
@@ -51,21 +53,26 @@ elif already:
     st.warning(f"`{out}` already exists in the export folder.")
     force = st.checkbox("Overwrite it", key="export_force")
 if st.button("Export", type="primary", disabled=already is None or (already and not force), key="export_go"):
-    with st.status("Exporting…", expanded=True) as status:
-        result = guarded(export.export, format=fmt, out=out, force=force, val_ratio=val_ratio or None, seed=int(seed),
-                         statuses=statuses, max_source_length=int(max_source) or None,
-                         max_target_length=int(max_target) or None, tokenizer_dir=tokenizer.strip() or None,
-                         **({"dataset": chosen} if source == "dataset" else {"snapshot": chosen}))
-        if result:
-            status.update(label=f"Exported {result['train']:,} train + {result['validation']:,} validation samples",
-                          state="complete")
-        else:
-            status.update(label="Export failed", state="error", expanded=True)
-    if result:
-        for w in result["warnings"]:
-            st.warning(w)
-        st.success(f"Written to `{result['out']}`")
-        st.code("\n".join(result["files"]), language=None)
+    jobview.submit("export_job", "export", {
+        "format": fmt, "out": out, "force": force, "val_ratio": val_ratio or None, "seed": int(seed),
+        "statuses": statuses, "max_source_length": int(max_source) or None,
+        "max_target_length": int(max_target) or None, "tokenizer_dir": tokenizer.strip() or None,
+        **({"dataset": chosen} if source == "dataset" else {"snapshot": chosen})})
+
+
+def written(job: dict) -> None:
+    """A finished export: its warnings, where it went, its files and a zip to download."""
+    result = job["result"]
+    for w in result["warnings"]:
+        st.warning(w)
+    st.success(f"Exported {result['train']:,} train + {result['validation']:,} validation samples. "
+               f"Written to `{result['out']}`", icon=":material/check_circle:")
+    st.code("\n".join(result["files"]), language=None)
+    if Path(result["out"]).is_dir():
         st.download_button("Download .zip", data=lambda: export.zip_folder(result["out"]),
                            file_name=f"{Path(result['out']).name}.zip", mime="application/zip",
                            on_click="ignore", icon=":material/download:", key="export_download")
+
+
+# the export runs as a job of the server: a reload or another tab shows it too
+jobview.follow("export_job", "export", what="Exporting", done=written)

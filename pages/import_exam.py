@@ -1,5 +1,7 @@
-"""Import exam bank: upload, pick sheets, check and change the column mapping, preview every row's
-fate, then import all rows (or only the valid ones, keeping the error report)."""
+"""Import exam bank: upload, pick sheets, check and change the column mapping (per sheet: header row,
+each field's column and why it was chosen, the type's source, counts and first errors), preview every
+row's fate, then import all rows (or only the valid ones, keeping the error report)."""
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,8 +14,9 @@ from studio.data.exams import importer, read
 from studio.data.exams.mapping import FIELD_HELP, FIELDS
 
 st.title("Import exam bank")
-st.caption("`.xlsx` `.xls` `.csv` `.tsv` `.json` `.jsonl` · UTF-8, UTF-8 with BOM or GBK · headers in Chinese or "
-           "English (题目 / 选项 / 正确答案 / question / answer …) or none · options in separate columns or in one "
+st.caption(" ".join(f"`{s}`" for s in read.SUFFIXES) + " · UTF-8, UTF-8 with BOM or GBK · headers in Chinese "
+           "or English, decorated or not (`题目（必填）：` / `选项A` / `正确答案` / `questionContent` …), a title row "
+           "above them, or none · one sheet per type (单选题 / 多选题 / …) · options in separate columns or in one "
            "cell (`A. 雨鞋,B. 绝缘靴`, `A.admin B.root`, new lines, `&`, JSON) · nothing is written before you "
            "import, and an import lands whole.")
 
@@ -56,52 +59,119 @@ judge01 = c4.radio("0/1 judge answers mean", ["0 = 正确, 1 = 错误", "1 = 正
                    key="exam_judge01", help="Banks differ; both real banks seen so far use 0 = 正确.")
 
 
+def _plain(text) -> str:
+    """Text from the file (sheet names, header cells, reasons) shown as written, not as Markdown:
+    `*题目` keeps its star, `_(1)_` its underscores."""
+    return re.sub(r"([\\`*_~$\[\]<>|#])", r"\\\1", str(text))
+
+
 def _map_key(sheet: str, field: str) -> str:
     return f"exam_map_{sheet or '_'}_{field}"
 
 
-# the user's mapping changes live in the selectboxes below; read them before parsing
+# the user's mapping changes live in the widgets below; read them before parsing
 overrides: dict[str, dict[str, str]] = {}
+header_rows: dict[str, int] = {}
 for sheet in (sheets or [""]):
+    chosen = overrides.setdefault(sheet or "*", {})
     for field in FIELDS:
         value = st.session_state.get(_map_key(sheet, field), "auto")
         if value != "auto":
-            overrides.setdefault(sheet or "*", {})[field] = "" if value == "none" else str(value)
+            chosen[field] = "" if value == "none" else str(value)
+    joined = st.session_state.get(_map_key(sheet, "_answers")) or []
+    if joined:
+        chosen["answer"] = "+".join(str(c) for c in joined)
+    left_out = st.session_state.get(_map_key(sheet, "_skip")) or []
+    if left_out:
+        chosen["skip"] = "+".join(str(c) for c in left_out)
+    header = st.session_state.get(_map_key(sheet, "_header"), "auto")
+    if header != "auto":
+        header_rows[sheet or "*"] = 0 if header == "none" else int(header)
+overrides = {k: v for k, v in overrides.items() if v}
 options = importer.ImportOptions(sheets=sheets, no_header=no_header, overrides=overrides,
-                                 zero_is_true=judge01.startswith("0"))
+                                 zero_is_true=judge01.startswith("0"), header_rows=header_rows)
 
 
-def mapping_section(plans):
-    """The detected mapping per sheet, with a select per field to change it (also shown when the
-    chosen mapping cannot be read, so a wrong choice can be undone)."""
+def mapping_section(plans, errors=()):
+    """Per sheet: the header row, each field's column (header text, a sample, why it was chosen), the
+    type's source, counts and first errors, and the controls to change them (also shown when the chosen
+    mapping cannot be read, so a wrong choice can be undone). The controls stay open while you edit."""
     st.subheader("Column mapping")
     for plan in plans:
-        label = f"Sheet {plan.name}" if plan.name else "Columns"
-        how = "header row " + str(plan.mapping.header_row) if plan.mapping.header_row is not None else "no header row"
-        st.markdown(f"**{label}** · {plan.rows} data rows · {how}")
-        described = plan.mapping.describe()
-        st.dataframe(pd.DataFrame({"field": list(described), "column": list(described.values())}),
-                     hide_index=True, width="content")
-        with st.expander(f"Change the mapping{' of sheet ' + plan.name if plan.name else ''}"):
-            choices = ["auto", "none", *range(1, plan.ncols + 1)]
-            names = {c: plan.mapping.column_label(c - 1) for c in range(1, plan.ncols + 1)}
-            cols = st.columns(4)
-            for i, field in enumerate(FIELDS):
-                key = _map_key(plan.name, field)
-                if st.session_state.get(key, "auto") not in choices:  # a column of another file
-                    del st.session_state[key]
-                cols[i % 4].selectbox(
-                    f"{field} ({FIELD_HELP[field]})", choices, key=key,
-                    format_func=lambda c: {"auto": "(as detected)", "none": "(not mapped)"}.get(c, names.get(c, str(c))))
+        m = plan.mapping
+        how = f"header row {m.header_row}" if m.header_row is not None else "no header row"
+        _sheet_summary(plan, how, errors)
+        edited = bool(overrides.get(plan.name or "*")) or (plan.name or "*") in header_rows
+        with st.expander(f"Change the mapping{' of sheet ' + plan.name if plan.name else ''}", expanded=edited,
+                         key=f"exam_mapexp_{plan.name or '_'}"):
+            _mapping_controls(plan, how)
         if plan.head:
             with st.expander("The first rows as read"):
                 width = plan.ncols
                 st.dataframe(pd.DataFrame([[r] + (cells + [None] * (width - len(cells)))[:width] for r, cells in plan.head],
-                                          columns=["row", *[plan.mapping.column_label(c) for c in range(width)]]),
+                                          columns=["row", *[m.column_label(c) for c in range(width)]]),
                              hide_index=True)
-    if overrides:
+    if overrides or header_rows:
         st.button("Reset the mapping to the detected one", key="exam_reset_mapping", on_click=_reset_mapping,
                   icon=":material/restart_alt:")
+
+
+def _sheet_summary(plan, how: str, errors) -> None:
+    """One sheet's counts, its fields' columns (with a sample and why), the type's source, the columns
+    left unread and the first errors."""
+    m = plan.mapping
+    label = f"Sheet {plan.name}" if plan.name else "Columns"
+    counts = ", ".join(f"{t} {n}" for t, n in plan.by_type.items() if n) or "none valid"
+    st.markdown(f"**{_plain(label)}** · {plan.rows} data rows · {how} · {counts}"
+                + (f" · {plan.errors} invalid" if plan.errors else ""))
+    described = m.describe()
+    st.dataframe(pd.DataFrame({"field": list(described), "column": list(described.values()),
+                               "sample": [plan.samples[c] if c < len(plan.samples) else ""
+                                          for f, c in sorted(m.fields.items(), key=lambda kv: FIELDS.index(kv[0]))],
+                               "why": [m.why.get(f, "") for f in described]}),
+                 hide_index=True, width="stretch")
+    st.caption(_plain(f"Type: {plan.type_source}"))
+    for col, looks in plan.unread:
+        st.warning(f"Column {_plain(m.column_label(col))} {looks} and holds data but is not mapped: its rows are not "
+                   "valid until you map it (or leave it out on purpose below).", icon=":material/warning:")
+    first = [e for e in errors if e["sheet"] == plan.name][:5]
+    if first:
+        st.caption(_plain("First errors: " + "; ".join(f"row {e['row']}: {e['reason']}" for e in first)))
+
+
+def _mapping_controls(plan, how: str) -> None:
+    """The header row, each field's column, an answer over several columns and the columns left out; a
+    choice that names a column of another file is dropped."""
+    columns = list(range(1, plan.ncols + 1))
+    names = {c: plan.choice_label(c - 1) for c in columns}
+    hkey = _map_key(plan.name, "_header")
+    rows_choice = ["auto", "none", *range(1, 11)]
+    if st.session_state.get(hkey, "auto") not in rows_choice:
+        del st.session_state[hkey]
+    st.selectbox("Header row", rows_choice, key=hkey,
+                 format_func=lambda r, how=how: {"auto": f"(as detected: {how})",
+                                                 "none": "none: every row is a question"}.get(r, f"row {r}"))
+    choices = ["auto", "none", *columns]
+    cols = st.columns(4)
+    for i, field in enumerate(FIELDS):
+        key = _map_key(plan.name, field)
+        if st.session_state.get(key, "auto") not in choices:  # a column of another file
+            del st.session_state[key]
+        cols[i % 4].selectbox(
+            f"{field} ({FIELD_HELP[field]})", choices, key=key,
+            format_func=lambda c, names=names: {"auto": "(as detected)", "none": "(not mapped)"}.get(
+                c, names.get(c, str(c))))
+    for suffix, text, help_text in (
+            ("_answers", "Answer over several columns (joined in order)",
+             "A cloze sheet keeping its answers in 答案A…答案L: pick them in order; joined with ；."),
+            ("_skip", "Columns to leave out",
+             "Columns that look like options or answers but are not (remarks): their rows are then read "
+             "without them.")):
+        key = _map_key(plan.name, suffix)
+        if any(c not in columns for c in st.session_state.get(key) or []):
+            del st.session_state[key]
+        st.multiselect(text, columns, key=key, format_func=lambda c, names=names: names.get(c, str(c)),
+                       help=help_text)
 
 
 bar = st.progress(0.0, text="Reading…")
@@ -109,7 +179,7 @@ preview = guarded(importer.preview, path, options, dataset=dataset or None, disp
                   progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
 bar.empty()
 if preview is None:
-    if overrides:  # the chosen mapping failed: show the detected one so the choice can be changed back
+    if overrides or header_rows:  # the chosen mapping failed: show the detected one to change it back
         try:
             detected = importer.preview(path, importer.ImportOptions(sheets=sheets, no_header=no_header),
                                         display_name=upload.name)
@@ -120,7 +190,7 @@ if preview is None:
     st.stop()
 
 for note in preview.notes:
-    st.info(note, icon=":material/info:")
+    st.info(_plain(note), icon=":material/info:")
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Rows", preview.total)
@@ -134,7 +204,7 @@ if preview.by_type:
     fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
     st.plotly_chart(fig, width="stretch")
 
-mapping_section(preview.sheets)
+mapping_section(preview.sheets, preview.errors)
 
 st.subheader("First parsed rows")
 st.dataframe(pd.DataFrame(preview.rows), hide_index=True, width="stretch")

@@ -19,7 +19,9 @@ def what(job: dict) -> str:
     if job["kind"] == "generate":
         a = job["args"]
         return f"{a.get('strategy')} batch: {a.get('corpus')} → {a.get('into')}"
-    return job["kind"]
+    label = jobs.label_of(job["kind"])
+    shown = [f"{k} {v}" for k, v in job["args"].items() if isinstance(v, (str, int, float)) and str(v) != ""][:4]
+    return f"{label}: {', '.join(shown)}" if shown else label
 
 
 rows = guarded(jobs.list_jobs, limit=200) or []

@@ -4,14 +4,17 @@ Mean human rating per system and category with 95 % intervals, agreement between
 Bradley-Terry ranking from A/B votes with bootstrap intervals, GPT-as-judge scores (DreamerGPT's
 prompt or your own template) with their agreement with people, exam accuracy per type and subject
 (with option shuffles), and the seeds' table (categories down, systems across) as Markdown and CSV.
+Judging and exam evaluation run as jobs of the server: this page starts them and follows their progress.
 """
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.ui import api_key, guarded, shown_errors
+from pages.ui import api_key, guarded
 from studio.core import settings
 from studio.evaluate import comparisons, exam_accuracy, judge, ratings, report
+from studio.service import jobs
+from studio.service import kinds_evaluate as evaluate_jobs
 
 st.title("Results")
 st.caption("What the ratings, A/B votes, a GPT judge and exam accuracy say about each system of a comparison "
@@ -30,6 +33,35 @@ def _bars(rows, y_title, key, category=None):
                                  arrayminus=[(r["mean"] - r["low"]) if r["low"] is not None else 0 for r in sel]))
     fig.update_layout(barmode="group", yaxis_title=y_title, height=340, margin=dict(t=20, b=20))
     st.plotly_chart(fig, key=key)
+
+
+@st.fragment(run_every=1)
+def _follow(job_id, what, cancel_key):
+    """A job's progress, read from its row every second; the whole page reruns when it ends."""
+    job = jobs.get(job_id)
+    if job["state"] not in ("queued", "running"):
+        st.rerun()
+    done, total = job["done"] or 0, job["total"] or 0
+    text = (f"{what}: waiting for its turn (another job holds the slot)" if job["state"] == "queued"
+            else f"{what}: {job['message'] or 'starting…'}")
+    st.progress(min(done / total, 1.0) if total else 0.0, text=text)
+    if st.button("Cancel", key=cancel_key, help="stops after the unit in flight; what is done stays"):
+        guarded(jobs.cancel, job_id)
+
+
+def _job(kind, state_key, what, cancel_key, **match):
+    """Follow the job of this kind (this session's, or one another user started), or say how ours ended."""
+    job = evaluate_jobs.current(kind, st.session_state.get(state_key), **match)
+    if job and job["state"] in ("queued", "running"):
+        _follow(job["id"], what, cancel_key)
+    elif job:  # this session's job ended: say how, once
+        del st.session_state[state_key]
+        if job["state"] == "done":
+            st.success(job["message"])
+        elif job["state"] == "failed":
+            st.error(job["message"], icon=":material/error:")
+        else:
+            st.info(f"{what} {job['state']}: what was done is kept; start it again for the rest.")
 
 
 def _table(rows, cols):
@@ -112,18 +144,12 @@ with tab_judge:
             jurl = j2.text_input("Endpoint (base URL)", value=settings.get("base_url"), key="results_judge_url")
             jtemplate = j3.selectbox("Template", names, key="results_judge_template")
             go_judge = st.form_submit_button("Judge the outputs")
-        if go_judge:
-            with st.status("Judging…", expanded=True) as status:
-                bar = st.progress(0.0)
-
-                def show(done, total, label):
-                    bar.progress(done / total if total else 1.0, text=f"{done} / {total} requests")
-
-                with shown_errors():
-                    r = judge.judge_comparison(cid, model=jmodel, base_url=jurl or None, template_name=jtemplate,
-                                               key=api_key(), progress=show)
-                    status.update(label=f"{r['scored']} scored, {r['unparsed']} unparsed, {r['failed']} failed "
-                                        f"requests", state="complete")
+        if go_judge:  # a job of the server: it goes on when this page closes; the key travels in memory only
+            started = guarded(evaluate_jobs.start_judge, cid, model=jmodel, base_url=jurl or None,
+                              template=jtemplate, key=api_key())
+            if started:
+                st.session_state["results_judge_job"] = started["id"]
+        _job("judge", "results_judge_job", "Judging", "results_judge_cancel", comparison=cid)
         with st.expander("Your own judge template"):
             tname = st.text_input("Name", key="results_tpl_name")
             ttext = st.text_area("Text: {prompt} and {answers} (all systems, System1:...) or {answer} (one output); "
@@ -167,17 +193,12 @@ with tab_exam:
             base = st.text_input("Base model (for the base system)", value=comparisons.default_base_model([]),
                                  key="results_exam_base")
             go_exam = st.form_submit_button("Evaluate")
-        if go_exam:
-            with st.status("Answering the exam…", expanded=True) as status:
-                bar = st.progress(0.0)
-
-                def show(done, total, label):
-                    bar.progress(done / total if total else 1.0, text=f"{done} / {total} {label}")
-
-                with shown_errors():
-                    r = exam_accuracy.evaluate(run, exam, shuffles=int(shuffles), limit=int(limit) or None,
-                                           base_model=base if run == "base" else None, progress=show)
-                    status.update(label=f"Accuracy {r['accuracy']:.1%} on {r['n']} questions", state="complete")
+        if go_exam:  # a job of the server (the model loads there, never in this page)
+            started = guarded(evaluate_jobs.start_eval, run, exam, shuffles=int(shuffles), limit=int(limit) or None,
+                              base_model=base.strip() or None)
+            if started:
+                st.session_state["results_exam_job"] = started["id"]
+        _job("eval", "results_exam_job", "Answering the exam", "results_exam_cancel")
         history = exam_accuracy.history()
         if history:
             latest = history[0]

@@ -7,6 +7,7 @@ same sample.
 import pandas as pd
 import streamlit as st
 
+from pages import jobview
 from pages.ui import guarded
 from studio.core.errors import StudioError
 from studio.data import review
@@ -137,9 +138,10 @@ with tab_bulk:
             if n is not None:
                 st.success(f"{n} sample(s) {action}ed by {reviewer}.")
     if st.button("Recompute flags", key="review_refresh"):
-        n = guarded(review.refresh, dataset)
-        if n is not None:
-            st.success(f"Flags recomputed: {n} sample(s) changed.")
+        jobview.submit("review_flags_job", "refresh-flags", {"dataset": dataset})
+    # a job of the server: a reload or another tab shows it too
+    jobview.follow("review_flags_job", "refresh-flags", what="Recomputing flags",
+                   match=lambda a: a["dataset"] == dataset)
 
 with tab_stats:
     everything = st.toggle("All datasets", key="review_stats_all")

@@ -1,10 +1,12 @@
-"""Runs: every fine-tune with state, progress and ETA; live curves; cancel, resume, train further, merge."""
+"""Runs: every fine-tune with state, progress and ETA; live curves; cancel, resume, train further, merge
+(a job of the server, in the device slot)."""
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from pages import jobview
 from pages.ui import guarded
-from studio.train import display, merge, runs
+from studio.train import display, runs
 
 st.title("Runs")
 st.caption("Every fine-tune with live progress and loss curves (refreshes by itself while one runs). "
@@ -122,10 +124,11 @@ if d:
                 st.caption("Merge the LoRA weights into the base model and save a standalone model folder.")
                 out = st.text_input("Folder (empty: models/<run>-merged)", key="runs_merge_out")
                 if st.button("Merge and save", key="runs_merge_go"):
-                    with st.spinner("Merging…"):
-                        merged = guarded(merge.merge, run_id, out.strip() or None)
-                    if merged:
-                        st.success(f"Saved the merged model to `{merged['out']}`")
+                    jobview.submit("runs_merge_job", "merge", {"run": run_id, "out": out.strip() or None})
+    # the merge is a job of the server (it loads the model in the device slot); a reload shows it too
+    jobview.follow("runs_merge_job", "merge", what="Merging", match=lambda a: a["run"] == run_id,
+                   done=lambda job: st.success(f"Saved the merged model to `{job['result']['out']}`",
+                                               icon=":material/check_circle:"))
 
 st.subheader("Compare curves")
 chosen = st.multiselect("Runs", ids, default=ids[: min(3, len(ids))], format_func=labels.get, key="runs_overlay")

@@ -22,15 +22,21 @@ def create_raw(cur, ncols: int) -> None:
     cur.execute(f"CREATE OR REPLACE TEMP TABLE exam_raw (sheet VARCHAR, row_no INTEGER{', ' + cols if cols else ''})")
 
 
-def insert_raw_rows(cur, sheet: str, rows: list[tuple[int, list[str | None]]], ncols: int) -> None:
-    """Add parsed rows (row number, cells) of one sheet, through Arrow (no per-row INSERT)."""
+def rows_table(sheet: str, rows: list[tuple[int, list[str | None]]], ncols: int):
+    """Parsed rows (row number, cells) of one sheet as the Arrow table ``insert_raw_rows`` adds (kept by
+    the caller to stage the same rows again without rebuilding it)."""
     import pyarrow as pa
 
     data = {"sheet": pa.array([sheet] * len(rows), pa.string()),
             "row_no": pa.array([r[0] for r in rows], pa.int32())}
     for i in range(ncols):
         data[f"c{i + 1}"] = pa.array([cells[i] if i < len(cells) else None for _, cells in rows], pa.string())
-    table = pa.table(data)
+    return pa.table(data)
+
+
+def insert_raw_rows(cur, sheet: str, rows: list[tuple[int, list[str | None]]], ncols: int, table=None) -> None:
+    """Add parsed rows (row number, cells) of one sheet, through Arrow (no per-row INSERT)."""
+    table = table if table is not None else rows_table(sheet, rows, ncols)
     cur.register("exam_raw_in", table)
     try:
         cur.execute("INSERT INTO exam_raw SELECT * FROM exam_raw_in")
@@ -38,12 +44,13 @@ def insert_raw_rows(cur, sheet: str, rows: list[tuple[int, list[str | None]]], n
         cur.unregister("exam_raw_in")
 
 
-def insert_raw_csv(cur, sheet: str, path: str, ncols: int, delimiter: str, *, display_name: str) -> None:
+def insert_raw_csv(cur, sheet: str, path: str, ncols: int, delimiter: str, *, display_name: str,
+                   quote: str = '"') -> None:
     """Add a UTF-8 CSV read by DuckDB itself; strict: a row with more fields than the first is an error."""
     import duckdb
 
     try:
-        _insert_raw_csv(cur, sheet, path, ncols, delimiter)
+        _insert_raw_csv(cur, sheet, path, ncols, delimiter, quote)
     except duckdb.Error as err:
         raise _csv_error(err, path, ncols, delimiter, display_name) from None
 
@@ -73,7 +80,7 @@ def _csv_error(err: Exception, path: str, ncols: int, delimiter: str, name: str)
     return InputError(f"cannot read the CSV: {text.splitlines()[0][:200]}", file=name)
 
 
-def _insert_raw_csv(cur, sheet: str, path: str, ncols: int, delimiter: str) -> None:
+def _insert_raw_csv(cur, sheet: str, path: str, ncols: int, delimiter: str, quote: str = '"') -> None:
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, ncols + 1)) + "}"
     cleaned = ", ".join(f"{fast_clean(f'c{i}')} AS c{i}" for i in range(1, ncols + 1))
     any_text = " OR ".join(f"c{i} IS NOT NULL" for i in range(1, ncols + 1))
@@ -82,10 +89,10 @@ def _insert_raw_csv(cur, sheet: str, path: str, ncols: int, delimiter: str) -> N
         SELECT * FROM (
           SELECT ? AS sheet, (row_number() OVER ())::INTEGER AS row_no, {cleaned}
           FROM read_csv(?, columns = {columns}, auto_detect = false, header = false, delim = ?,
-                        quote = '"', escape = '"', strict_mode = true, null_padding = true,
+                        quote = ?, escape = ?, strict_mode = true, null_padding = true,
                         max_line_size = 16000000, parallel = true))
         WHERE {any_text}  -- rows with no text at all are not questions (blank trailing rows)""",
-                [sheet, path, delimiter])
+                [sheet, path, delimiter, quote, quote])
 
 
 def raw_head(cur, sheet: str, ncols: int, limit: int = 300) -> list[tuple[int, list[str | None]]]:
@@ -113,3 +120,108 @@ def max_cell_length(cur, ncols: int) -> tuple[int, str, int] | None:
     longest = " , ".join(f"coalesce(length(c{i}), 0)" for i in range(1, ncols + 1))
     expr = f"greatest({longest})" if ncols > 1 else longest
     return cur.execute(f"SELECT {expr} AS n, sheet, row_no FROM exam_raw ORDER BY n DESC LIMIT 1").fetchone()
+
+
+# ------------------------------------------------------------------ per-sheet preparation before the parse
+
+def add_column(cur) -> int:
+    """One more (empty) text column on ``exam_raw``; its 0-based index (for derived cells)."""
+    n = len(cur.execute("SELECT * FROM exam_raw LIMIT 0").description) - 2
+    cur.execute(f"ALTER TABLE exam_raw ADD COLUMN c{n + 1} VARCHAR")
+    return n
+
+
+_ORDINAL = "^[1-8]([ \t,，、;；]*[1-8])*$"
+
+
+def clean_option_cells(cur, sheet: str, after_row: int, letters: dict[str, int]) -> None:
+    """Option columns named A, B…: trailing cells holding only their own label (``C`` / ``C.`` in column
+    C, with nothing but such cells after it: a placeholder) are empty, and a cell starting with its own
+    label (``A. 雨鞋`` in column A) loses it. An option whose text is a letter among real options after
+    it (``M, S, C, T``) is kept."""
+    if not letters:
+        return
+    order = sorted(letters.items(), key=lambda kv: kv[0])
+    own, prefix = {}, {}
+    for label, col in order:
+        full = chr(ord(label) - ord("A") + ord("Ａ"))
+        own[label] = f"coalesce(regexp_matches(c{col + 1}, {_lit(f'^[(（]?[{label}{full}][ .．、:：)）]*$')}), true)"
+        prefix[label] = _lit(f"^[(（]?[{label}{full}][ \t\u3000]*[.．、:：)）][ \t\u3000]*")
+    sets, touched = [], []
+    for i, (label, col) in enumerate(order):
+        c = f"c{col + 1}"
+        placeholder = " AND ".join([f"{c} IS NOT NULL"] + [own[l] for l, _ in order[i:]])
+        sets.append(f"{c} = CASE WHEN {placeholder} THEN NULL "
+                    f"WHEN regexp_matches({c}, {prefix[label]}) THEN nullif(regexp_replace({c}, {prefix[label]}, ''), '') "
+                    f"ELSE {c} END")
+        full = chr(ord(label) - ord("A") + ord("Ａ"))
+        touched.append(f"regexp_matches({c}, {_lit(f'^[(（]?[{label}{full}]')})")
+    cur.execute(f"UPDATE exam_raw SET {', '.join(sets)} WHERE sheet = ? AND row_no > ? AND ({' OR '.join(touched)})",
+                [sheet, after_row])
+
+
+def derive_answer(cur, sheet: str, after_row: int, columns: list[int], *, ordinal_over: list[int] | None = None,
+                  sep: str = "；") -> int:
+    """A new column holding the answer: several answer columns joined in order with ``sep`` (empty ones
+    skipped), and/or option ordinals (``2`` -> ``B``, ``1,3`` -> ``A,C``) read as letters on rows with at
+    least two filled option cells (``ordinal_over``: those columns). Returns the new column's index."""
+    cells = [f"c{c + 1}" for c in columns]
+    expr = cells[0] if len(cells) == 1 else f"nullif(concat_ws({_lit(sep)}, {', '.join(cells)}), '')"
+    if ordinal_over:
+        opts = "[" + ", ".join(f"c{c + 1}" for c in ordinal_over) + "]"
+        expr = (f"CASE WHEN regexp_matches({expr}, {_lit(_ORDINAL)}) AND len(list_filter({opts}, lambda x: x IS NOT NULL)) >= 2 "
+                f"THEN translate({expr}, '12345678', 'ABCDEFGH') ELSE {expr} END")
+    new = add_column(cur)
+    cur.execute(f"UPDATE exam_raw SET c{new + 1} = {expr} WHERE sheet = ? AND row_no > ?", [sheet, after_row])
+    return new
+
+
+def derive_type(cur, sheet: str, after_row: int, column: int | None, codes: dict[str, str],
+                default: str | None) -> int:
+    """A new column holding each row's type as words: the type column's codes read through ``codes``
+    (a legend in its header: ``0`` -> ``单选题``), blank cells given ``default`` (the sheet's name when it
+    names a type). Returns the new column's index."""
+    params: list = []
+    expr = "NULL::VARCHAR" if column is None else f"c{column + 1}"
+    if codes and column is not None:
+        whens = " ".join(f"WHEN {expr} = ? THEN ?" for _ in codes)
+        for code, word in codes.items():
+            params += [code, word]
+        expr = f"CASE {whens} ELSE {expr} END"
+    if default:
+        expr = f"coalesce({expr}, ?)"
+        params.append(default)
+    new = add_column(cur)
+    cur.execute(f"UPDATE exam_raw SET c{new + 1} = {expr} WHERE sheet = ? AND row_no > ?", [*params, sheet, after_row])
+    return new
+
+
+def mark_unread(cur, sheet: str, after_row: int, column: int, reason: str) -> int:
+    """Rows of ``exam_final`` holding data in a column the mapping leaves unread are not valid: their
+    options or answer were not all read. Returns how many rows it marked."""
+    got = cur.execute(f"""UPDATE exam_final SET error = ?
+                          WHERE sheet = ? AND error IS NULL AND row_no IN
+                            (SELECT row_no FROM exam_raw WHERE sheet = ? AND row_no > ? AND c{column + 1} IS NOT NULL)""",
+                      [reason, sheet, sheet, after_row]).fetchone()
+    return got[0] if got else 0
+
+
+def final_counts_by_sheet(cur) -> dict[str, dict[str, int]]:
+    """Valid rows per sheet and type (the parse's ``exam_final``)."""
+    out: dict[str, dict[str, int]] = {}
+    for sheet, qtype, n in cur.execute("SELECT sheet, qtype, count(*) FROM exam_final WHERE error IS NULL "
+                                       "GROUP BY ALL ORDER BY ALL").fetchall():
+        out.setdefault(sheet, {})[qtype] = n
+    return out
+
+
+def scratch_cursor():
+    """A cursor on a private in-memory database: for a look at a file that must write nothing (and work
+    while the studio holds the database file)."""
+    import threading
+
+    import duckdb
+
+    from store import db
+
+    return db.Cursor(duckdb.connect(":memory:"), threading.RLock())

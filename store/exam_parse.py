@@ -5,10 +5,14 @@ than a Python loop's:
 
 1. ``exam_stage`` (``stage_sheet``): per row, the cleaned cells, the options split (separate columns,
    one cell with ``A. x,B. y`` / ``A.admin B.root`` / ``A．x`` / new lines / ``&`` / ``;`` / a JSON array
-   or object, or ``stem&opt&opt`` in the question cell), the answer read as labels (letters in any form,
-   ``B. 绝缘靴``, option text, several option texts), its judge reading, and a type inferred from content.
-2. ``exam_final`` (``build_final``): the decided type (stated when recognisable and consistent, else
-   inferred), the answer read for that type, and the first exam rule the row breaks, if any — the rule
+   of strings or of objects with any text key, a JSON object, or ``stem&opt&opt`` in the question cell),
+   the answer (a JSON array ``["B"]`` read as its items) read as labels (letters in any form, ``B. 绝缘靴``,
+   option text, several option texts, option ordinals ``2`` / ``1,3``), its judge reading, and a type
+   inferred from content.
+2. ``exam_final`` (``build_final``): the decided type (stated when recognisable, else a file's type
+   code, else inferred; a stated type the content contradicts beyond doubt is read as the content's,
+   ``exam_rules.RECLASSIFY``), the answer read for that type (judge answers 1/2 as option ordinals in a
+   file that answers so), and the first exam rule the row breaks, if any — the rule
    table of ``studio.core.exam_rules`` compiled to SQL, the same rules the editor and generated questions
    are checked with; options as ``[{label, text}]``, the answer as labels and text.
 
@@ -73,9 +77,13 @@ def _col(fields: dict[str, int], name: str) -> str:
 
 
 def _answer(col: str) -> str:
-    """The answer cell without a leading ``答案：`` / ``正确答案:``."""
+    """The answer cell without a leading ``答案：`` / ``正确答案:``; a JSON array (``["B"]``) as its items
+    joined by ``; `` (``exam_rules.clean_answer``)."""
     prefix = _lit(rules.ANSWER_PREFIX)
-    return (f"CASE WHEN regexp_matches({col}, {prefix}) THEN "
+    items = f"list_filter(from_json({col}, '[\"VARCHAR\"]'), {_KEEP})"
+    return (f"CASE WHEN starts_with({col}, '[') AND json_valid({col}) AND json_type({col}) = 'ARRAY' "
+            f"THEN nullif(array_to_string(list_transform({items}, lambda x: trim(x, {_lit(WS)})), '; '), '') "
+            f"WHEN regexp_matches({col}, {prefix}) THEN "
             f"{fast_clean(f'regexp_replace({col}, {prefix}, {_lit(chr(39) * 0)})')} ELSE {col} END")
 
 
@@ -121,7 +129,8 @@ def _split_options(opt_kind: str) -> str:
           CASE WHEN regexp_matches(oc, '[ＡＢＣＤＥＦＧＨ]') THEN translate(oc, 'ＡＢＣＤＥＦＧＨ', 'ABCDEFGH') ELSE oc END AS ocn,
           coalesce({opt_kind}, CASE
             WHEN oc IS NULL THEN 'none'
-            WHEN left(oc, 1) = '[' AND json_valid(oc) THEN 'jsonarr'
+            WHEN left(oc, 1) = '[' AND json_valid(oc) THEN
+              CASE WHEN regexp_matches(oc, '^\\[[ \t\r\n]*\\{{') THEN 'jsonobjs' ELSE 'jsonarr' END
             WHEN left(oc, 1) = '{{' AND json_valid(oc) THEN 'jsonobj'
             WHEN regexp_matches(oc, {_lit(rules.LABEL_START.replace('[A-H]', '[A-HＡ-Ｈ]'))}) THEN 'labelled'
             WHEN contains(oc, chr(10)) THEN 'lines'
@@ -140,6 +149,19 @@ def _split_options(opt_kind: str) -> str:
 _TRIM_OPT = _lit(WS + SEPS)
 _SPLIT = _lit(rules.LABEL_SPLIT)
 _KEEP = f"lambda x: x IS NOT NULL AND trim(x, {_lit(WS)}) <> ''"
+# options as JSON objects (``exam_rules.option_object``): the text is the first key that holds no label
+# or flag; the labels are kept only when every object names a single letter
+_OPT_PREFIX = _lit(rules.OPTION_PREFIX)
+_JA = f"list_filter(from_json(oc, '[\"VARCHAR\"]'), {_KEEP})"
+# every string of the array starts with its label (`["A. 雨鞋", "B. 绝缘靴"]`)
+_JA_LABELLED = f"coalesce(list_bool_and(list_transform({_JA}, lambda s: regexp_matches(s, {_OPT_PREFIX}))), false)"
+_OJ = "json_extract(oc, '$[*]')"
+_OBJ_TEXT = (f"list_transform({_OJ}, lambda e: CASE WHEN json_type(e) = 'OBJECT' THEN coalesce(json_extract_string(e, "
+             f"list_filter(json_keys(e), lambda k: NOT regexp_matches(lower(k), {_lit(rules.OPTION_NOT_TEXT_KEY)}))[1]), '') "
+             f"ELSE coalesce(json_extract_string(e, '$'), '') END)")
+_OBJ_LABELS = (f"list_transform({_OJ}, lambda e: CASE WHEN json_type(e) = 'OBJECT' THEN upper(translate(trim(json_extract_string(e, "
+               f"list_filter(json_keys(e), lambda k: regexp_matches(lower(k), {_lit(rules.OPTION_LABEL_KEY)}))[1]), "
+               f"{_lit(WS + '.．、:：)）(（')}), {_lit(FULL_LETTERS[0])}, {_lit(FULL_LETTERS[1])})) END)")
 # CTEs o, o2: the options' texts and labels, and why a labelled cell cannot be split (labels not A, B,
 # C… or an empty option: the importer's reading problem). Separate columns keep an empty column between
 # filled ones as an empty option (the rules refuse it); trailing ones are dropped. A JSON object keeps
@@ -153,8 +175,11 @@ _OPTIONS = f"""o AS (
                 THEN list_transform(regexp_split_to_array(ocn, {_SPLIT})[2:], lambda x: trim(x, {_TRIM_OPT}))
                 ELSE regexp_split_to_array(ocn, {_SPLIT})[2:] END
             WHEN 'jsonobj' THEN list_transform(json_extract_string(oc, '$.*'), lambda x: coalesce(trim(x, {_TRIM_OPT}), ''))
+            WHEN 'jsonobjs' THEN list_transform({_OBJ_TEXT}, lambda x: trim(x, {_TRIM_OPT}))
+            WHEN 'jsonarr' THEN CASE WHEN {_JA_LABELLED}
+                THEN list_transform({_JA}, lambda x: trim(regexp_replace(x, {_OPT_PREFIX}, ''), {_TRIM_OPT}))
+                ELSE list_transform({_JA}, lambda x: trim(x, {_TRIM_OPT})) END
             ELSE list_transform(list_filter(CASE okind
-                WHEN 'jsonarr' THEN from_json(oc, '["VARCHAR"]')
                 WHEN 'lines' THEN string_split(replace(oc, chr(13), ''), chr(10))
                 WHEN 'amp' THEN string_split(oc, '&')
                 WHEN 'pipe' THEN string_split(oc, '|')
@@ -165,6 +190,10 @@ _OPTIONS = f"""o AS (
             WHEN 'cols' THEN oc_labels[1:oc_used]
             WHEN 'labelled' THEN regexp_extract_all(ocn, {_LABEL_AT}, 1)
             WHEN 'jsonobj' THEN list_transform(json_keys(oc), lambda x: upper(translate(trim(x), {_FL}, {_TL})))
+            WHEN 'jsonarr' THEN CASE WHEN {_JA_LABELLED} THEN list_transform({_JA}, lambda x:
+                upper(translate(regexp_extract(x, {_OPT_PREFIX}, 1), {_FL}, {_TL}))) END
+            WHEN 'jsonobjs' THEN CASE WHEN list_bool_and(list_transform({_OBJ_LABELS},
+                lambda l: coalesce(regexp_full_match(l, '[A-Z]'), false))) THEN {_OBJ_LABELS} END
             ELSE NULL END AS given_labels
         FROM k
     ),
@@ -173,6 +202,7 @@ _OPTIONS = f"""o AS (
           coalesce(given_labels, list_transform(range(1, len(opt_texts) + 1), lambda i: chr((64 + i)::INTEGER))) AS opt_labels,
           CASE
             WHEN okind = 'labelled' AND given_labels <> list_transform(range(1, len(given_labels) + 1), lambda i: chr((64 + i)::INTEGER))
+              AND list_unique(given_labels) = len(given_labels)  -- repeated labels: the rules say which
               THEN 'cannot split the options: labels ' || array_to_string(given_labels, ', ') || ' are not A, B, C… in order'
             WHEN okind = 'labelled' AND list_contains(opt_texts, '')
               THEN 'an option is empty in "' || left(oc, 60) || '"'
@@ -189,6 +219,11 @@ _BY_TEXT = ("list_transform([list_transform(list_filter(list_transform({split}, 
             "lambda x: x <> ''), lambda p: list_position(opt_texts, p))], lambda pos: CASE WHEN len(pos) > 1 AND "
             "list_bool_and(list_transform(pos, lambda x: x IS NOT NULL)) THEN list_sort(list_distinct("
             "list_transform(pos, lambda x: opt_labels[x]))) END)[1]")
+
+# option ordinals (``exam_rules.read_ordinals``): ``2`` / ``1,3`` when every digit names an option
+_ORDINALS = ("CASE WHEN regexp_full_match(a_letters, '[1-8]+') AND list_bool_and(list_transform(string_split(a_letters, ''), "
+             "lambda d: TRY_CAST(d AS INTEGER) <= len(opt_texts))) THEN list_sort(list_distinct(list_transform(string_split(a_letters, ''), "
+             "lambda d: chr((64 + TRY_CAST(d AS INTEGER))::INTEGER)))) END")
 
 # CTEs a, a3, r: the answer read as labels (``exam_rules.read_choice``), as a judge word, whether the
 # options are a true/false pair, whether the stem has a blank, and the type as written
@@ -213,12 +248,15 @@ _READ_ANSWER = f"""a AS (
             WHEN len(opt_texts) >= 1 THEN coalesce(
               {_BY_TEXT.format(split="regexp_split_to_array(answer, '[&;；|' || chr(10) || ']')")},
               {_BY_TEXT.format(split="regexp_split_to_array(answer, '[,，、]')")},
+              {_ORDINALS},
               CASE WHEN ans_letters THEN list_sort(list_distinct(string_split(a_letters, ''))) END)
           END AS ans_labels,
           CASE WHEN aj IN {_in(JUDGE_TRUE)} THEN 'true' WHEN aj IN {_in(JUDGE_FALSE)} THEN 'false'
-               WHEN aj IN {_in(JUDGE_AMBIGUOUS)} THEN aj END AS judge_word,
+               WHEN aj IN {_in(JUDGE_AMBIGUOUS + rules.JUDGE_ORDINALS)} THEN aj END AS judge_word,
           coalesce({rules.SQL_JUDGE_PAIR}, false) AS judge_opts,
-          coalesce(regexp_matches(stem, {_lit(rules.BLANK)}), false) AS has_blank,
+          -- a numbered blank `_(1)_` is rare: its longer pattern only where `_(` is
+          coalesce(regexp_matches(stem, {_lit(rules.BLANK)}) OR ((contains(stem, '_(') OR contains(stem, '_（'))
+                   AND regexp_matches(stem, {_lit(rules.BLANK_ANY)})), false) AS has_blank,
           {rules.sql_stated_type('type_raw')} AS stated
         FROM a3
     )"""
@@ -237,6 +275,14 @@ _INFERRED = """CASE
       END"""
 
 
+# judge answers 1/2 (1 = 正确, the options' order): the file's judge-like rows (no options or 正确/错误
+# options, no blank, typed judge or not at all) answer 2 somewhere and 0 nowhere
+_ONE_TWO = """(SELECT coalesce(count(*) FILTER (WHERE judge_word = '2') > 0 AND count(*) FILTER (WHERE judge_word = '0') = 0,
+                      false) FROM exam_stage
+    WHERE judge_word IN ('0', '1', '2') AND (len(opt_texts) = 0 OR judge_opts) AND NOT has_blank
+      AND (stated IS NULL OR stated = 'judge'))"""
+
+
 def stage_type_counts(cur) -> list[dict[str, Any]]:
     """(sheet, type as written, recognised type, inferred type, rows) — for per-file decisions."""
     return db.rows("""SELECT sheet, type_raw, stated, inferred, count(*) AS n FROM exam_stage
@@ -244,9 +290,11 @@ def stage_type_counts(cur) -> list[dict[str, Any]]:
 
 
 def stage_judge_words(cur) -> list[dict[str, Any]]:
-    """How often each 0/1 judge answer appears on rows without options."""
+    """How often each 0/1 judge answer appears on rows without options; none when the file answers 1/2
+    (1 = 正确, no convention needed: see ``build_final``)."""
     return db.rows("""SELECT judge_word AS word, count(*) AS n FROM exam_stage
-                      WHERE judge_word IN ('0', '1') AND len(opt_texts) = 0 GROUP BY ALL""", cur=cur)
+                      WHERE judge_word IN ('0', '1') AND len(opt_texts) = 0 AND NOT """ + _ONE_TWO + """
+                      GROUP BY ALL""", cur=cur)
 
 
 # ------------------------------------------------------------------ stage 2: decide, read for the type, check
@@ -256,6 +304,7 @@ def build_final(cur, *, type_codes: dict[str, str], judge01: bool, zero_is_true:
     (``exam_rules.sql_problem``) into ``exam_final``."""
     codes = [[k, v] for k, v in type_codes.items()]
     amb_true, amb_false = ("0", "1") if zero_is_true else ("1", "0")
+    one_two = cur.execute(f"SELECT {_ONE_TWO}").fetchone()[0]
     cur.execute(f"""
     CREATE OR REPLACE TEMP TABLE exam_final AS
     WITH c AS (SELECT unnest(?::VARCHAR[][]) AS pair),
@@ -284,7 +333,7 @@ def build_final(cur, *, type_codes: dict[str, str], judge01: bool, zero_is_true:
         ELSE answer
       END AS answer_text,
       error
-    FROM checked""", [codes, judge01, amb_true, amb_false])
+    FROM checked""", [codes, judge01, one_two, amb_true, amb_false])
 
 
 # CTEs t, j: the type (stated when recognisable, else a per-file type code, else inferred), whether the
@@ -292,6 +341,8 @@ def build_final(cur, *, type_codes: dict[str, str], judge01: bool, zero_is_true:
 _DECIDE = f"""t AS (
         SELECT s.*,
           CASE
+            -- a stated type the content contradicts beyond doubt (exam_rules.RECLASSIFY)
+            {rules.sql_reclassify_whens('coalesce(s.stated, codes.qtype)')}
             WHEN s.stated = 'choice' THEN CASE WHEN len(s.ans_labels) > 1 THEN 'multi' ELSE 'single' END
             WHEN s.stated IS NOT NULL THEN s.stated
             WHEN codes.qtype IS NOT NULL THEN codes.qtype
@@ -300,8 +351,12 @@ _DECIDE = f"""t AS (
           END AS qtype,
           (s.stated IS NOT NULL AND s.stated <> 'choice') OR codes.qtype IS NOT NULL AS type_given,
           CASE
-            WHEN s.judge_word = 'true' OR s.judge_word = ? THEN true
-            WHEN s.judge_word = 'false' OR s.judge_word = ? THEN false
+            WHEN s.judge_word = 'true' THEN true
+            WHEN s.judge_word = 'false' THEN false
+            WHEN ? AND s.judge_word IN ('1', '2') THEN CASE WHEN s.judge_opts
+                 THEN upper(s.opt_texts[CASE WHEN s.judge_word = '1' THEN 1 ELSE 2 END]) IN {_in(JUDGE_TRUE)} ELSE s.judge_word = '1' END
+            WHEN s.judge_word = ? THEN true
+            WHEN s.judge_word = ? THEN false
             WHEN len(s.opt_texts) = 0 AND s.ans_letters AND upper(translate(s.answer, {_FL}, {_TL})) = 'A' THEN true
             WHEN len(s.opt_texts) = 0 AND s.ans_letters AND upper(translate(s.answer, {_FL}, {_TL})) = 'B' THEN false
             WHEN s.judge_opts AND len(s.ans_labels) = 1 AND list_position(s.opt_labels, s.ans_labels[1]) IS NOT NULL
@@ -340,16 +395,21 @@ def final_preview(cur, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def final_duplicates(cur, dataset_id: int | None) -> list[dict[str, Any]]:
-    """Rows repeating an earlier row of the file (same stem and options), or a question already in the
-    dataset. Only keys seen twice are ranked, so a large bank without duplicates costs one hash pass."""
+    """Rows repeating an earlier row of the file (same stem and options; across sheets too), saying when
+    the answers conflict, or a question already in the dataset. Only keys seen twice are ranked, so a large
+    bank without duplicates costs one hash pass."""
     found = db.rows("""
-        WITH k AS (SELECT sheet, sheet_ord, row_no, hash(stem, opt_texts) AS key FROM exam_final WHERE error IS NULL),
+        WITH k AS (SELECT sheet, sheet_ord, row_no, hash(stem, opt_texts) AS key,
+                          CASE WHEN len(answer_labels) > 0 THEN array_to_string(answer_labels, '') ELSE answer_text END AS ans
+                   FROM exam_final WHERE error IS NULL),
         d AS (SELECT key FROM k GROUP BY key HAVING count(*) > 1),
         w AS (SELECT k.*, first_value(sheet) OVER win AS first_sheet, first_value(row_no) OVER win AS first_row,
-                     row_number() OVER win AS nth
+                     first_value(ans) OVER win AS first_ans, row_number() OVER win AS nth
               FROM k SEMI JOIN d ON k.key = d.key WINDOW win AS (PARTITION BY k.key ORDER BY sheet_ord, row_no))
         SELECT sheet, row_no AS row, 'duplicate of row ' || first_row ||
-               CASE WHEN first_sheet <> sheet THEN ' (sheet ' || first_sheet || ')' ELSE '' END AS reason
+               CASE WHEN first_sheet <> sheet THEN ' (sheet ' || first_sheet || ')' ELSE '' END ||
+               CASE WHEN ans IS DISTINCT FROM first_ans THEN ' with a conflicting answer: ' || left(coalesce(ans, ''), 40)
+                    || ' here, ' || left(coalesce(first_ans, ''), 40) || ' there' ELSE '' END AS reason
         FROM w WHERE nth > 1 ORDER BY sheet_ord, row_no""", cur=cur)
     if dataset_id is not None:
         found += db.rows("""

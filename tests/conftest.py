@@ -26,7 +26,9 @@ def studio_env(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     yield tmp_path
     from store import db
+    from studio.service import supervisor
 
+    supervisor.stop()  # a job runner a test started must not tick on a closing database
     db.close_all()
 
 

@@ -4,12 +4,22 @@ from streamlit.testing.v1 import AppTest
 
 from studio.evaluate import comparisons, ratings
 from studio.evaluate import prompt_sets as prompts
+from studio.service import jobs
 from testkit.fake_openai import FakeOpenAI
 from tests.compare_helpers import PAIRS_A, adapters, runs  # noqa: F401 - fixtures
 from tests.conftest import ROOT
 from tests.test_exam_eval import seed_exam
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def supervisor_stopped(studio_env):
+    """Stop the job runner the pages started before the database closes (its tick would race the close)."""
+    yield
+    from studio.service import supervisor
+
+    supervisor.stop()
 
 
 def open_page(page="pages/compare.py"):
@@ -22,6 +32,12 @@ def open_page(page="pages/compare.py"):
 
 def texts(at):
     return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [t.value for t in at.text])
+
+
+def finish(at, key):
+    """Wait for the job the page started (its id is the page's UI state), then rerun the page."""
+    assert jobs.wait(at.session_state[key], timeout=300)["state"] in ("done", "failed")
+    at.run()
 
 
 def rater_view(at, name, mode):
@@ -39,6 +55,7 @@ def test_generate_rate_blind_reveal_and_reload(runs, demo_model):
     assert any("8 outputs not generated yet" in w.value for w in at.warning)
     at.button(key="compare_generate").click().run()
     assert not at.exception, at.exception
+    finish(at, "compare_job")
     assert not at.warning, [w.value for w in at.warning] + [e.value for e in at.error]
     [comp] = comparisons.list_all()
     grid = comparisons.grid(comp["id"])
@@ -109,6 +126,7 @@ def test_results_page_ratings_judge_and_exam(runs, demo_model, monkeypatch):
         at.text_input(key="results_judge_url").input(server.url)
         [b for b in at.button if b.label == "Judge the outputs"][0].click().run()
         assert not at.exception, at.exception
+        finish(at, "results_judge_job")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Scored outputs"] == "8" and metrics["Unparsed verdicts"] == "0"
 
@@ -116,4 +134,5 @@ def test_results_page_ratings_judge_and_exam(runs, demo_model, monkeypatch):
     at.number_input(key="results_exam_k").set_value(1)
     [b for b in at.button if b.label == "Evaluate"][0].click().run()
     assert not at.exception, at.exception
+    finish(at, "results_exam_job")
     assert any(s.value.startswith("Latest: 安规 LoRA (run-a) on 安规题库") for s in at.subheader)

@@ -4,6 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from store import db
+from studio.service import jobs
 from studio.core.errors import Conflict, InputError
 from studio.data.exams import edit as ed
 from studio.data.exams.convert import convert
@@ -168,6 +169,8 @@ def test_page_edit_save_refuse_and_reconvert(studio_env):
     assert at.text_input(key=f"convert_into_{BANK}_qa").value == f"{BANK}-qa"
     at.switch_page("pages/convert.py")   # AppTest runs its own current page next, not the one switched to
     at.button(key="convert_go").click().run()
+    jobs.wait(at.session_state["convert_job"], timeout=120)   # the conversion is a job of the server
+    at.run()
     assert not at.exception, at.exception
     assert any(f"into **{BANK}-qa**" in s.value for s in at.success), [s.value for s in at.success]
     assert pair(q["id"], f"{BANK}-qa") == {"instruction": "雷雨天气巡视室外高压设备时，应穿___。", "output": "绝缘鞋"}

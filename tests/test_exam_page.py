@@ -2,6 +2,7 @@
 from streamlit.testing.v1 import AppTest
 
 from store import db
+from studio.service import jobs
 from tests.conftest import DATA, ROOT
 
 LV = DATA / "exam/power_safety/low_voltage_electrician_first_option_correct.xlsx"
@@ -42,6 +43,8 @@ def test_upload_map_preview_import_convert(studio_env):
     assert "A. 他人" in at.code[0].value and '"summary": "A. 他人"' in at.code[0].value
     at.number_input(key="convert_shuffle").set_value(1).run()
     at.button(key="convert_go").click().run()
+    jobs.wait(at.session_state["convert_job"], timeout=120)   # the conversion is a job of the server
+    at.run()
     assert not at.exception, at.exception
     assert any("Wrote 1320 pairs into **低压电工-choice**" in s.value for s in at.success), [s.value for s in at.success]
     assert db.scalar("SELECT count(*) FROM samples WHERE origin = 'exam-choice'") == 918 + 402

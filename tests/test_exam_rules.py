@@ -32,6 +32,16 @@ TABLE = [
     ("judge label", "judge", "可以约时停送电。", None, "B", None),
     ("judge full-width label", "judge", "可以交叉作业。", None, "ａ", None),
     ("judge over 对/错 options", "judge", "可以带电作业。", [("A", "对"), ("B", "错")], "B", None),
+    ("judge over reversed 错/对 options", "judge", "可以带电换表。", [("A", "错"), ("B", "对")], "B", None),
+    ("judge word over reversed options", "judge", "可以带电接线。", [("A", "错"), ("B", "对")], "对", None),
+    ("judge √", "judge", "工作前应验电。", None, "√", None),
+    ("judge ×", "judge", "可以跨越围栏。", None, "×", None),
+    ("single by ordinal", "single", "配电室应穿（ ）", SHOES, "2", None),
+    ("single letter and text", "single", "变电站应穿（ ）", SHOES, "B、绝缘靴", None),
+    ("multi with 、", "multi", "（ ）是验电措施", STEPS, "A、C", None),
+    ("multi by ordinals", "multi", "（ ）是接地措施", STEPS, "1,3", None),
+    ("multi as a JSON array", "multi", "（ ）是挂牌措施", STEPS, '["A", "C"]', None),
+    ("blank with numbered blanks", "blank", "电压等级为_(1)_kV和_(2)_kV。", None, "10；35", None),
     ("blank", "blank", "故障点（ ）m以外。", None, "4", None),
     ("open", "open", "简述保证安全的组织措施。", None, "工作票制度；工作许可制度", None),
     ("single with two answers", "single", "应穿（ ）", SHOES, "AB", "but the answer has 2 labels (AB)"),
@@ -40,6 +50,8 @@ TABLE = [
     ("multi answer not an option", "multi", "（ ）是措施", STEPS, "AD", "answer label D is not among the options ABC"),
     ("answer unreadable", "single", "应用（ ）", SHOES, "复位", '"复位"'),
     ("labels with a gap", "single", "应拿（ ）", [("A", "甲"), ("C", "乙")], "A", "labels A, C are not A, B, C… in order"),
+    ("duplicate option labels", "single", "应带（ ）", [("A", "甲"), ("A", "乙")], "A",
+     "option label A appears more than once"),
     ("labels out of order", "single", "应放（ ）", [("B", "甲"), ("A", "乙")], "A", "labels B, A are not A, B, C… in order"),
     ("option with empty text", "single", "应挂（ ）", [("A", "甲"), ("B", "")], "A", "empty"),
     ("one option only", "single", "只有一个选项（ ）", [("A", "甲")], "A", "too few options (1) for a single-choice question"),
@@ -72,7 +84,9 @@ def _lines(options) -> str:
 
 
 def _json(options) -> str:
-    return json.dumps({label: text for label, text in options}, ensure_ascii=False)
+    """A JSON object written as given (a repeated label stays repeated)."""
+    return "{" + ", ".join(f"{json.dumps(label, ensure_ascii=False)}: {json.dumps(text, ensure_ascii=False)}"
+                           for label, text in options) + "}"
 
 
 @pytest.fixture
@@ -112,8 +126,8 @@ def _editor(row) -> str | None:
 def _generated(row) -> str | None:
     _, qtype, question, options, answer, _ = row
     item = {"type": rules.TYPE_NAMES[qtype], "question": question, "answer": answer}
-    if options:
-        item["options"] = {label: text for label, text in options}
+    if options:  # a list: a repeated label stays repeated
+        item["options"] = [{"label": label, "text": text} for label, text in options]
     try:
         exam_question(item)
     except ValueError as err:
@@ -205,3 +219,44 @@ def test_judge_01_needs_a_file_convention(tmp_path):
         exam_question({"type": "判断题", "question": "可以约时停送电。", "answer": "1"})
     with pytest.raises(InputError, match='judge answer "1" is not one of'):
         ed.check(qtype="judge", question="可以约时停送电。", answer_labels="1")
+
+
+# (name, type as written, question, options cell, answer, the type it is read as, refused?)
+RECLASS = [
+    ("single answered 错 without options", "单选题", "可以约时停电。", "", "错", "judge", False),
+    ("multi answered √ without options", "多选题", "工作前应验电。", "", "√", "judge", False),
+    ("single with a blank and a text answer", "单选题", "电压为____kV。", "", "10", "blank", False),
+    ("judge with a numbered blank", "判断题", "安全距离为_(1)_米。", "", "0.7", "blank", False),
+    ("judge with four options: reported", "判断题", "接地线可以缠绕。", "A. 甲\nB. 乙\nC. 丙\nD. 丁", "A", "judge", True),
+    ("single without options answered B: reported", "单选题", "应穿（ ）", "", "B", "single", True),
+    ("single answered by two labels: reported", "单选题", "应选（ ）", "A. 甲\nB. 乙", "AB", "single", True),
+    ("judge answered 0/1 without a convention stays judge", "判断题", "可以带电作业。", "", "1", "judge", False),
+]
+
+
+def test_contradicted_types_are_reclassified_alike_or_reported(tmp_path):
+    """A stated type the content contradicts beyond doubt is read as the content's type by the importer
+    and by generated questions alike (``exam_rules.RECLASSIFY``); any other contradiction is reported."""
+    import csv
+
+    f = tmp_path / "types.csv"
+    with open(f, "w", encoding="utf-8", newline="") as out:
+        w = csv.writer(out)
+        w.writerow(["题型", "题目", "选项", "答案"])
+        w.writerows([row[1:5] for row in RECLASS])
+    p = preview(f, limit=100)
+    errors = {e["row"]: e["reason"] for e in p.errors}
+    for i, (name, stated, question, options, answer, qtype, refused) in enumerate(RECLASS):
+        assert p.rows[i]["type"] == qtype, name
+        assert (i + 2 in errors) == refused, (name, errors.get(i + 2))
+        if name.endswith("without a convention stays judge"):
+            continue   # the importer reads 0/1 by its file's convention; generated questions have none
+        item = {"type": stated, "question": question, "answer": answer,
+                **({"options": options.split("\n")} if options else {})}
+        try:
+            got = exam_question(item)["qtype"]
+        except ValueError:
+            got = None
+        assert (got is None) == refused and (refused or got == qtype), name
+        q = {"question": question, "answer": answer, "options": [{"label": "A", "text": "x"}] if options else []}
+        assert rules.reclassify(rules.stated_type(stated), q) == qtype, name

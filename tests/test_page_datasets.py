@@ -27,6 +27,16 @@ def open_page(page="pages/datasets.py"):
     return at
 
 
+def settle(at):
+    """Wait for the jobs the page started (dedup, export run in the server), then run the page again."""
+    from studio.service import jobs
+
+    for job in jobs.list_jobs(active=True):
+        jobs.wait(job["id"], timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+
+
 def editor(at):
     key = f"datasets_editor_{at.session_state['datasets_editor_gen']}"
     return key, next(d for d in at.dataframe if d.key == key).value
@@ -117,8 +127,10 @@ def test_dedup_and_charts_views():
     at = open_page()
     at.segmented_control(key="datasets_view").set_value("Deduplicate").run()
     at.toggle(key="datasets_dedup_on").set_value(True).run()
+    settle(at)
     assert any("1 group(s)" in m.value for m in at.markdown)
     at.button(key="datasets_dedup_apply").click().run()
+    settle(at)
     assert not at.exception and samples.page("安规问答")["total"] == 6
     at.segmented_control(key="datasets_view").set_value("Charts").run()
     assert not at.exception and len(at.get("plotly_chart")) >= 3
@@ -146,6 +158,7 @@ def test_export_page_writes_and_asks_before_overwriting(studio_env):
     at = open_page("pages/export.py")
     at.selectbox(key="export_format").set_value("sharegpt").run()
     at.button(key="export_go").click().run()
+    settle(at)
     assert not at.exception and not at.error
     out = studio_env / "exports" / "安规问答_sharegpt"
     assert len(json.loads((out / "train.json").read_text(encoding="utf-8"))) == 10
@@ -153,4 +166,5 @@ def test_export_page_writes_and_asks_before_overwriting(studio_env):
     assert any("already exists" in w.value for w in at.warning) and at.button(key="export_go").disabled
     at.checkbox(key="export_force").check().run()
     at.button(key="export_go").click().run()
+    settle(at)
     assert any("Written to" in s.value for s in at.success)

@@ -118,6 +118,10 @@ def test_export_writes_and_offers_the_folder_as_a_zip(studio_env):
     out_key = next(t.key for t in at.text_input if t.key.startswith("export_out_"))
     at.text_input(key=out_key).set_value("b-alpaca").run()
     at.button(key="export_go").click().run()
+    from studio.service import jobs
+
+    jobs.wait(at.session_state["export_job"], timeout=60)  # the export is a job of the server
+    at.run()
     assert not at.exception and any("Written to" in s.value for s in at.success)
     folder = studio_env / "exports" / "b-alpaca"
     assert (folder / "README.md").exists()

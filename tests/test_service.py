@@ -167,6 +167,7 @@ def test_a_batch_finishes_by_itself_after_a_kill_9_of_the_server(start_server, s
             time.sleep(1)
         assert listed[0]["state"] == "done", listed[0]
         assert listed[0]["args"]["argv"][0] == "generate" and len(listed) == 1   # one job, resumed in place
+        assert listed[0]["total"] and listed[0]["progress"] == listed[0]["total"]  # passages, as it went
     start_server.stop_all()               # the file is free again: read what landed
     table = _passages_table()
     assert len(table) == n_passages

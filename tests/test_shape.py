@@ -13,6 +13,10 @@ LONG_MODULES = {
     "trainers/sft.py": "the trainer reads top to bottom as one file: config dataclass, data, model, loop",
     "studio/evaluate/inference.py": "one pipeline in the order its docstring lists: decode settings, systems, "
                                     "the engine, stored generations; its helpers are shared by every part",
+    "studio/core/exam_rules.py": "one table: each exam rule with its Python and SQL forms side by side, so the "
+                                 "importer, the editor and generated questions cannot drift apart",
+    "store/exam_parse.py": "the set-based parse read in order: split the options, read the answers, decide the "
+                           "type; each step one SQL statement built from the rule table",
 }
 SOURCES = ("app.py", "serve.py", "pages", "studio", "store", "trainers", "exports", "testkit", "benchmarks")
 

@@ -4,8 +4,10 @@ A run is a folder ``runs/<id>/``:
 
 - ``config.json``      the frozen trainer config (written by the app, read by the trainer)
 - ``status.json``      state, pid, step, total, heartbeat, error; rewritten atomically (tmp + rename)
-- ``metrics.jsonl``    one JSON object per log event: step, epoch, loss | eval_loss, learning_rate,
-                       tokens_per_s, time (appended; readable at any moment, even after SIGKILL)
+- ``metrics.jsonl``    one JSON object per log event: step, epoch, time and either loss, learning_rate,
+                       tokens_per_s or eval_loss, eval_rows, eval_seconds, train_seconds (training
+                       time so far, evaluation excluded); appended, readable at any moment, even after
+                       SIGKILL
 - ``checkpoint-N/``    Trainer checkpoints (optimizer, scheduler, RNG) with ``config.json`` inside
 - ``adapter/``         the final peft adapter (``save_pretrained``)
 - ``log.txt``          stdout and stderr of the process

@@ -15,12 +15,18 @@ named in its config and writes its run folder (see ``trainers/runfolder.py``): `
 - SIGTERM: a checkpoint at the current step, then state ``cancelled``. A crash: ``failed`` with the
   error. Starting the same config again continues from the newest checkpoint (optimizer, scheduler,
   RNG and step count included). ``from_adapter`` starts a new run from an earlier run's adapter.
+- Evaluation is capped (``eval_rows``, ``eval_subset``, ``EvalBudget``): each evaluation scores a seeded
+  sample of at most ``eval_samples`` validation rows, and an evaluation the cadence asks for is skipped
+  unless evaluation stays under ``eval_time_share`` of the training time measured so far. The first
+  (step 0) and the last evaluation always run. ``eval_steps`` > 0 is an exact cadence, without the cap;
+  ``eval_samples=0`` scores the whole split.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import random
 import signal
 import sys
 import threading
@@ -90,7 +96,12 @@ class Config:
     weight_decay: float = setting("optimisation", 0.0, "adapters are small: no decay by default")
     seed: int = setting("optimisation", 42, "same seed, same data order and initial adapter")
     logging_steps: int = setting("optimisation", 5, "a metrics.jsonl line every N steps")
-    eval_steps: int = setting("optimisation", 0, "evaluate every N steps; 0: about ten times per run")
+    eval_steps: int = setting("optimisation", 0,
+                              "evaluate every N steps exactly; 0: at most ten times, within eval_time_share")
+    eval_samples: int = setting("optimisation", 200,
+                                "validation rows per evaluation, a seeded sample; 0: the whole split (slow)")
+    eval_time_share: float = setting("optimisation", 0.1,
+                                     "with eval_steps 0: evaluation takes at most this share of training time")
     save_steps: int = setting("optimisation", 0, "checkpoint every N steps; 0: about five times per run")
     save_total_limit: int = setting("optimisation", 2, "checkpoints kept on disk")
     group_by_length: bool = setting("optimisation", True, "batches of similar length: less padding, more tokens/s")
@@ -131,6 +142,11 @@ def make_config(**values: Any) -> Config:
             raise ValueError(f"{name} must be at least 1")
     if cfg.max_steps <= 0 and cfg.epochs <= 0:
         raise ValueError("give max_steps or epochs")
+    for name in ("eval_steps", "eval_samples"):
+        if int(getattr(cfg, name)) < 0:
+            raise ValueError(f"{name} must be 0 or more")
+    if not 0 < cfg.eval_time_share <= 1:
+        raise ValueError("eval_time_share must be more than 0 and at most 1")
     return cfg
 
 
@@ -142,6 +158,74 @@ def planned_steps(n_train: int, cfg: Config, world_size: int | None = None) -> i
     batches = math.ceil(n_train / (cfg.batch_size * world))
     per_epoch = max(1, batches // cfg.gradient_accumulation_steps)
     return max(1, math.ceil(cfg.epochs * per_epoch))
+
+
+def eval_rows(n_validation: int, cfg: Config, trained_rows: int) -> int:
+    """How many validation rows each evaluation scores.
+
+    ``eval_samples`` bounds it (0: every row). Under the time cap (``eval_steps`` 0) the run's length
+    bounds it too: every run evaluates at least twice (start, end), and an evaluated row costs about
+    as much as a trained one (measured on CPU: the backward pass through a frozen base is cheap), so
+    ``eval_time_share * trained_rows / 2`` rows keep those two within the share; never less than one
+    batch.
+
+    >>> eval_rows(684, make_config(base_model="m", max_steps=60), trained_rows=480)
+    24
+    >>> eval_rows(684, make_config(base_model="m", max_steps=60, eval_samples=0), trained_rows=480)
+    684
+    """
+    if cfg.eval_samples == 0:
+        return n_validation
+    k = min(n_validation, cfg.eval_samples)
+    if cfg.eval_steps == 0:
+        k = min(k, max(cfg.batch_size, int(cfg.eval_time_share * trained_rows / 2)))
+    return k
+
+
+def eval_subset(n_validation: int, k: int, seed: int) -> list[int]:
+    """Indices of the ``k`` validation rows evaluated: a sample fixed by the seed, in split order.
+
+    >>> eval_subset(10, 3, seed=42) == eval_subset(10, 3, seed=42)
+    True
+    >>> eval_subset(4, 4, seed=0)
+    [0, 1, 2, 3]
+    """
+    if k >= n_validation:
+        return list(range(n_validation))
+    return sorted(random.Random(seed).sample(range(n_validation), k))
+
+
+class EvalBudget:
+    """Keeps evaluation under ``share`` of training time, measured as the run goes.
+
+    Training time is the wall time since ``start`` less the evaluations. An evaluation the cadence
+    asks for runs only if the evaluations so far, this one and the final one (each estimated by the
+    last one measured) fit in ``share`` of the training time so far, so the final evaluation, which
+    always runs, stays inside the share too. Before any measurement an evaluation is allowed: it is
+    the measurement.
+
+    >>> b = EvalBudget(0.1, start=0.0)
+    >>> b.record(1.0)              # the evaluation at step 0 took 1 s
+    >>> b.allows(now=20.0), b.allows(now=31.0)   # 19 s, 30 s of training
+    (False, True)
+    """
+
+    def __init__(self, share: float, start: float, estimate: float | None = None):
+        self.share, self.start, self.estimate = share, start, estimate
+        self.spent, self.count = 0.0, 0
+
+    def train_seconds(self, now: float) -> float:
+        return max(0.0, now - self.start - self.spent)
+
+    def allows(self, now: float) -> bool:
+        if self.estimate is None:
+            return True
+        return self.spent + 2 * self.estimate <= self.share * self.train_seconds(now)
+
+    def record(self, seconds: float) -> None:
+        self.spent += seconds
+        self.estimate = seconds
+        self.count += 1
 
 
 # ------------------------------------------------------------------------------ prompt, labels, batches
@@ -375,27 +459,45 @@ def _on_sigterm(signum, frame) -> None:
 
 def _stop_everywhere(flag: bool) -> bool:
     """Every process stops at the same step (a rank stopping alone would hang the others)."""
+    return _agree(flag, any_rank=True)
+
+
+def _agree(flag: bool, any_rank: bool) -> bool:
+    """The same answer on every process: True if any rank says so (``any_rank``), else only if all do."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         import torch
 
         t = torch.tensor([1 if flag else 0], device="cuda" if torch.cuda.is_available() else "cpu")
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX if any_rank else dist.ReduceOp.MIN)
         return bool(t.item())
     return flag
 
 
-def make_callback(run_dir: Path, cfg: Config, status: Status, has_eval: bool):
-    """The TrainerCallback that writes status.json, metrics.jsonl and config.json into checkpoints."""
+def last_eval_seconds(run_dir: Path) -> float | None:
+    """The duration of the last evaluation logged in metrics.jsonl (a resumed run's first estimate)."""
+    found = [m["eval_seconds"] for m in runfolder.read_metrics(run_dir) if m.get("eval_seconds")]
+    return float(found[-1]) if found else None
+
+
+def make_callback(run_dir: Path, cfg: Config, status: Status, has_eval: bool, eval_rows: int = 0):
+    """The TrainerCallback that writes status.json, metrics.jsonl and config.json into checkpoints,
+    and holds evaluation to ``eval_time_share`` of training time (with ``eval_steps`` 0). Long because it is
+    one TrainerCallback class, defined here so that transformers is imported only when training starts;
+    each of its hooks is a few lines."""
     from transformers import TrainerCallback
+
+    capped = has_eval and cfg.eval_steps == 0
 
     class RunFolder(TrainerCallback):
         def __init__(self):
             self.last = (time.time(), 0)  # (time, tokens seen) at the previous train log
+            self.budget = EvalBudget(cfg.eval_time_share, time.time())
 
         def on_train_begin(self, args, state, control, **kw):
             self.last = (time.time(), state.num_input_tokens_seen)
+            self.budget = EvalBudget(cfg.eval_time_share, time.time(), last_eval_seconds(run_dir))
             status.update(state="running", step=state.global_step, total=state.max_steps)
 
         def on_step_end(self, args, state, control, **kw):
@@ -403,12 +505,16 @@ def make_callback(run_dir: Path, cfg: Config, status: Status, has_eval: bool):
             if state.global_step >= state.max_steps:  # the last step is always logged and evaluated
                 control.should_log = True
                 control.should_evaluate = has_eval
+            elif capped and control.should_evaluate:  # the cadence asks; the time share decides
+                control.should_evaluate = _agree(self.budget.allows(time.time()), any_rank=False)
             if _stop_everywhere(Stop.requested):
                 control.should_save = True
                 control.should_training_stop = True
             return control
 
         def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "eval_runtime" in logs:  # every rank keeps the same account
+                self.budget.record(float(logs["eval_runtime"]))
             if not state.is_world_process_zero or not logs:
                 return
             record = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), "time": time.time()}
@@ -418,7 +524,9 @@ def make_callback(run_dir: Path, cfg: Config, status: Status, has_eval: bool):
                               tokens_per_s=round((seen - self.last[1]) / max(now - self.last[0], 1e-9), 1))
                 self.last = (now, seen)
             elif "eval_loss" in logs:
-                record["eval_loss"] = logs["eval_loss"]
+                record.update(eval_loss=logs["eval_loss"], eval_rows=eval_rows,
+                              eval_seconds=round(float(logs.get("eval_runtime", 0.0)), 3),
+                              train_seconds=round(self.budget.train_seconds(time.time()), 3))
             else:
                 return
             runfolder.append_metric(run_dir, record)
@@ -431,6 +539,13 @@ def make_callback(run_dir: Path, cfg: Config, status: Status, has_eval: bool):
                 folder = run_dir / f"checkpoint-{state.global_step}"
                 if folder.is_dir():
                     runfolder.write_json_atomic(folder / "config.json", cfg.to_json())
+
+        def on_train_end(self, args, state, control, **kw):
+            if has_eval and state.is_world_process_zero:
+                b = self.budget
+                train_s = b.train_seconds(time.time())
+                print(f"evaluation: {b.count} x {eval_rows} rows, {b.spent:.1f} s; training {train_s:.1f} s "
+                      f"({100 * b.spent / max(train_s, 1e-9):.1f} % of training time)", flush=True)
 
     return RunFolder()
 
@@ -503,8 +618,20 @@ def train(cfg: Config, run_dir: Path, status: Status) -> str:
     print(f"{len(train_rows)} training rows, {len(val_rows)} validation rows; "
           f"trainable parameters {trainable:,} of {total:,}", flush=True)
 
-    steps = planned_steps(len(train_rows), cfg, int(os.environ.get("WORLD_SIZE", "1")))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    steps = planned_steps(len(train_rows), cfg, world)
+    n_val = len(val_rows)
+    k = eval_rows(n_val, cfg, steps * cfg.batch_size * cfg.gradient_accumulation_steps * world)
+    # evaluated in length order: batches of similar length, little padding
+    val_rows = sorted((val_rows[i] for i in eval_subset(n_val, k, cfg.seed)), key=lambda r: r["length"])
     resume = runfolder.last_checkpoint(run_dir)
+    if val_rows:
+        cadence = cfg.eval_steps or max(1, steps // 10)
+        when = (f"every {cadence} steps (eval_steps)" if cfg.eval_steps else
+                f"at most every {cadence} steps within {cfg.eval_time_share:.0%} of training time")
+        print(f"evaluation: {k} of {n_val} validation rows"
+              + (f" (sampled, seed {cfg.seed}; eval_samples=0 for all)" if k < n_val else "")
+              + ("" if resume else ", at step 0") + f", {when}, and at the end", flush=True)
     args = training_args(cfg, run_dir, steps=steps, has_eval=bool(val_rows), resuming=resume is not None,
                          cuda=cuda, bf16=bf16)
     pad_id = tokenizer.pad_token_id
@@ -514,7 +641,7 @@ def train(cfg: Config, run_dir: Path, status: Status) -> str:
         eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
         data_collator=lambda rows: collate(rows, pad_id),
         processing_class=tokenizer,
-        callbacks=[make_callback(run_dir, cfg, status, bool(val_rows))],
+        callbacks=[make_callback(run_dir, cfg, status, bool(val_rows), len(val_rows))],
     )
     trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per log
     if resume is not None:

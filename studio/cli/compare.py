@@ -44,12 +44,15 @@ def register(sub, groups) -> None:
 
 
 def _bar(desc: str):
-    """A tqdm progress callback on stderr."""
+    """A tqdm progress callback on stderr (and the job's progress when the server runs the command)."""
     from tqdm import tqdm
+
+    from studio.core.progress import report
 
     state = {"bar": None}
 
     def update(done: int, total: int, label: str) -> None:
+        report(done, total, f"{desc} {label}".strip())
         if state["bar"] is None:
             state["bar"] = tqdm(total=total, desc=desc, file=sys.stderr, leave=False, disable=total == 0)
         bar = state["bar"]

@@ -54,6 +54,7 @@ def _import_corpus(args) -> dict:
 def _generate(args) -> dict:
     from tqdm import tqdm
 
+    from studio.core.progress import report
     from studio.generate import Options, run
 
     opts = Options(concurrency=args.concurrency, rpm=args.rpm, budget=args.budget, budget_tokens=args.budget_tokens,
@@ -64,6 +65,7 @@ def _generate(args) -> dict:
 
     def progress(p: dict) -> None:
         nonlocal bar
+        report(p["done"], p["total"], f"{p['samples']} samples, {p['failed']} failed")
         if args.no_progress:
             return
         if bar is None:

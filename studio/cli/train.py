@@ -91,6 +91,7 @@ def _follow(run_id: str) -> dict:
     """Poll the run until it ends, with a tqdm bar on stderr; Ctrl-C cancels it (checkpoint first)."""
     from tqdm import tqdm
 
+    from studio.core.progress import report
     from studio.train import runs, supervisor
 
     row = runs.get(run_id)
@@ -105,6 +106,7 @@ def _follow(run_id: str) -> dict:
                 if row["total"] and bar.total != row["total"]:
                     bar.total = row["total"]
                 bar.n = row["step"] or 0
+                report(row["step"] or 0, row["total"] or None, f"{run_id} {row['state']}")
                 post = {"state": row["state"]}
                 if row.get("final_loss") is not None:
                     post["loss"] = f"{row['final_loss']:.4g}"

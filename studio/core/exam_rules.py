@@ -18,11 +18,27 @@ The fields (a dict in Python, columns in SQL), after each path has read its inpu
     reading        a problem met while reading the input (a cell that cannot be split), or None
     zero_is_true   the 0/1 judge convention the reading used (Python only; the importer has one per file)
 
-The reading helpers (``read_letters``, ``read_choice``, ``read_judge``, ``stated_type``) mirror the
-importer's SQL (``store.exam_parse``), which uses the same patterns and word lists below.
+The reading helpers (``read_letters``, ``read_choice``, ``read_ordinals``, ``read_judge``, ``stated_type``,
+``json_options``, ``reclassify``) mirror the importer's SQL (``store.exam_parse``), which uses the same
+patterns, word lists and key names below (``sql_reclassify`` is ``reclassify`` in SQL).
+
+Decisions where real banks are ambiguous:
+- an answer is read as letters first, then ``B、text``, then an option's text, then option ordinals
+  (``2`` = B, only when every digit names an option): an option whose text is ``2`` wins over ordinal 2;
+- judge answers: words (正确/错误, 对/错, √/×, T/F, 是/否…) always; A/B by the options' text (``A. 错
+  B. 对``: A is 错误), never by position; 0/1 by the importer's per-file convention (0 = 正确 unless told);
+  1/2 as option ordinals (1 = 正确 without options) in a file whose judge answers show a 2 and no 0 — a
+  1/2 file whose judge answers are all 1 cannot be told from 0/1 and is read by the 0/1 convention;
+- a stated type is trusted unless the content contradicts it beyond doubt (``RECLASSIFY``: a choice
+  type with no options answered 正确/错误 is judge; no options, a blank in the stem and a text answer is
+  blank); a judge row with four options or a single-choice row answered AB could be wrong either way
+  and is reported, never guessed;
+- a row answered A/B without options and without a stated type is a choice row that lost its options
+  (refused), not a judge row.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -35,7 +51,7 @@ LABELS = "ABCDEFGH"   # a question has at most 8 options, labelled A, B, C… in
 
 WS = " \t\r\n\u3000\u00a0\u200b\ufeff"
 SEPS = ",，;；、|"
-FULL_LETTERS = ("ＡＢＣＤＥＦＧＨａｂｃｄｅｆｇｈ", "ABCDEFGHabcdefgh")
+FULL_LETTERS = ("ＡＢＣＤＥＦＧＨａｂｃｄｅｆｇｈ０１２３４５６７８９", "ABCDEFGHabcdefgh0123456789")
 # a label at the start or after a separator: `A.` `B、` `(C)` `D:` `A．`
 LABEL_AT = "(?:^|[" + WS + SEPS + "]+)[(（]?([A-H])[ \t\u3000]*[.．、:：)）]"
 LABEL_SPLIT = "(?:^|[" + WS + SEPS + "]+)[(（]?[A-H][ \t\u3000]*[.．、:：)）][ \t\u3000]*"
@@ -43,13 +59,26 @@ LABEL_START = "^[(（]?[A-H][ \t\u3000]*[.．、:：)）]"
 # one option written `A. text` (`(a) text`, `Ｂ、text`): its label and text (a label past H is read,
 # and refused by the rules: at most 8 options)
 OPTION_LINE = "^[(（]?([A-Za-zＡ-Ｚａ-ｚ])[ \t\u3000]*[.．、:：)）][ \t\u3000]*(.*)$"
+# a label written before an option's text inside a JSON array of strings, `["A. 雨鞋", "B．绝缘靴"]`
+OPTION_PREFIX = "^[(（]?([A-Ha-hＡ-Ｈａ-ｈ])[ \t\u3000]*[.．、:：)）][ \t\u3000]*"
+# options as JSON objects in a cell, `[{"optionContent": "x"}]` / `[{"label": "A", "text": "x"}]`: a key
+# (lower case) naming the label, and keys that hold no option text (labels, ids, flags); the text is the
+# value of the first other key
+OPTION_LABEL_KEY = "^(label|letter|key|no|opt_?label|opt_?key|option_?(label|key|no|letter)|标号|选项号|选项标号)$"
+OPTION_NOT_TEXT_KEY = ("^(label|letter|key|no|id|idx|index|order|sort|seq|score|flag|checked|selected|标号|选项号|序号)$"
+                       "|^opt_?(label|key)$|^option_?(label|key|no|letter|id|index)$|correct|right|answer|^is_?[a-z]|正确|答案")
 # what separates the letters of an answer written `A,C` / `A、C` / `["A", "C"]` / `A和C`
-LABEL_NOISE = "[" + WS + SEPS + "/&和\\[\\]\"'.．]+"
+LABEL_NOISE = "[" + WS + SEPS + "/&和\\[\\]()（）【】\"'.．]+"
 ANSWER_PREFIX = "^(?:正确|参考|标准)?答案[ \t\u3000]*[:：]"   # `答案：B` / `正确答案: A,C`
-BLANK = "[（(][ \t\u3000\u00a0]*[)）]|__+"
+BLANK = "[（(][ \t\u3000\u00a0]*[)）]|__+"   # an unnumbered blank (conversion writes it ___)
+# any blank a stem may hold: also numbered cloze blanks `_(1)_` / `_（2）_` (kept as written on conversion)
+BLANK_ANY = BLANK + "|_+[（(][ \t\u3000]*[0-9]{1,2}[ \t\u3000]*[)）]_+"
 JUDGE_TRUE = ("正确", "对", "√", "✓", "✔", "T", "TRUE", "Y", "YES", "是", "对的", "正确的", "RIGHT", "☑")
 JUDGE_FALSE = ("错误", "错", "×", "✗", "✘", "X", "F", "FALSE", "N", "NO", "否", "错的", "错误的", "WRONG", "☒", "╳")
 JUDGE_AMBIGUOUS = ("0", "1")   # read only with a convention (the importer's, per file)
+# judge answers 1/2: ordinals of the options 正确, 错误 (1 = the first option). A file whose judge answers
+# include 2 (and never 0) uses them; 1 then never means 错误, whatever the 0/1 convention says.
+JUDGE_ORDINALS = ("1", "2")
 JUDGE_END = "[" + WS + "。.!！]+$"   # trailing punctuation a judge answer may carry: `正确。`
 # the type as written -> a type (`choice`: single or multi, by the number of answer labels); first match wins
 STATED_TYPES = (
@@ -84,8 +113,57 @@ def stated_type(text: str | None) -> str | None:
 
 
 def clean_answer(text) -> str:
-    """An answer as written, without a leading ``答案：`` and the white space around it."""
-    return re.sub(ANSWER_PREFIX, "", str(text or "").strip(WS)).strip(WS)
+    """An answer as written, without a leading ``答案：`` and the white space around it; a JSON array
+    (``["B"]``, ``["北京", "上海"]``) as its items joined by ``; ``."""
+    text = re.sub(ANSWER_PREFIX, "", str(text or "").strip(WS)).strip(WS)
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(items, list):
+            texts = [_scalar_text(i).strip(WS) for i in items if i is not None]
+            return "; ".join(t for t in texts if t)
+    return text
+
+
+def option_object(item: Mapping[str, Any]) -> tuple[str | None, str]:
+    """One option written as a JSON object: its label (when a key names one) and its text (the first key
+    that is neither a label nor a flag): ``{"optionContent": "x", "isRight": 1}`` -> (None, "x")."""
+    label = next((str(v) for k, v in item.items() if re.search(OPTION_LABEL_KEY, str(k).lower())), None)
+    text = next((v for k, v in item.items() if not re.search(OPTION_NOT_TEXT_KEY, str(k).lower())), "")
+    if label is not None:
+        label = norm_label(label.strip(WS + ".．、:：)）(（"))
+    return label, _scalar_text(text)
+
+
+def _scalar_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def json_options(raw) -> list[dict[str, str]] | None:
+    """Options given as JSON (parsed): ``{"A": "x", "B": "y"}``, ``["x", "y"]``, ``[{"label", "text"}]`` or
+    objects with any text key -> [{label, text}]; labels from the objects only when each has a single
+    letter, else A, B, C… in order. None when ``raw`` is neither a list nor an object."""
+    if isinstance(raw, dict):
+        return [{"label": norm_label(k), "text": _scalar_text(v).strip(WS + SEPS)} for k, v in raw.items()]
+    if not isinstance(raw, list):
+        return None
+    read = [option_object(o) if isinstance(o, dict) else (None, _scalar_text(o)) for o in raw
+            if isinstance(o, dict) or _scalar_text(o).strip(WS)]
+    if read and not any(isinstance(o, dict) for o in raw) and all(re.match(OPTION_PREFIX, t) for _, t in read):
+        # every string starts with its label: `["A. 雨鞋", "B. 绝缘靴"]`
+        return [{"label": norm_label(re.match(OPTION_PREFIX, t).group(1)),
+                 "text": re.sub(OPTION_PREFIX, "", t).strip(WS + SEPS)} for _, t in read]
+    given = [label for label, _ in read]
+    use_given = bool(read) and all(isinstance(o, dict) for o in raw) and \
+        all(label and re.fullmatch("[A-Z]", label) for label in given)
+    return [{"label": given[i] if use_given else chr(65 + i), "text": text.strip(WS + SEPS)}
+            for i, (_, text) in enumerate(read)]
 
 
 def read_letters(answer: str | None) -> list[str] | None:
@@ -117,21 +195,36 @@ def read_choice(answer: str | None, options: list[dict[str, str]]) -> list[str] 
             parts = [p for p in parts if p]
             if len(parts) > 1 and all(p in texts for p in parts):
                 return sorted({labels[texts.index(p)] for p in parts})
-        return letters
+        return read_ordinals(answer, len(texts)) or letters
     return None
 
 
-def judge_truth(word: str | None, zero_is_true: bool | None = None) -> bool | None:
-    """正确 / 对 / √ / T / 是 … -> True, 错误 / 错 / × / F / 否 … -> False; 0/1 only with a convention."""
-    w = (word or "").strip(WS).translate(_FULL).upper()
-    if len(w) > 12:
+def read_ordinals(answer: str | None, n_options: int) -> list[str] | None:
+    """``2`` / ``1,3`` / ``１、３`` -> the labels of those options (1 = A), when every digit names one of
+    ``n_options``; else None. Read only after an answer's letters and option texts."""
+    digits = re.sub(LABEL_NOISE, "", (answer or "").translate(_FULL))
+    if not re.fullmatch("[1-8]+", digits) or max(int(d) for d in digits) > n_options:
         return None
-    w = re.sub(JUDGE_END, "", w)
+    return sorted({LABELS[int(d) - 1] for d in digits})
+
+
+def judge_truth(word: str | None, zero_is_true: bool | None = None, one_two: bool = False) -> bool | None:
+    """正确 / 对 / √ / T / 是 … -> True, 错误 / 错 / × / F / 否 … -> False; 0/1 only with a convention,
+    1/2 (1 = 正确) only in a file that answers so (``one_two``)."""
+    w = judge_word(word)
     if w in _TRUE or w in _FALSE:
         return w in _TRUE
+    if one_two and w in JUDGE_ORDINALS:
+        return w == "1"
     if zero_is_true is not None and w in JUDGE_AMBIGUOUS:
         return (w == "0") == zero_is_true
     return None
+
+
+def judge_word(word: str | None) -> str:
+    """A judge answer as compared with the word lists: upper case, half width, no trailing ``。``."""
+    w = (word or "").strip(WS).translate(_FULL).upper()
+    return "" if len(w) > 12 else re.sub(JUDGE_END, "", w)
 
 
 def is_judge_pair(options: list[dict[str, str]]) -> bool:
@@ -143,13 +236,17 @@ def is_judge_pair(options: list[dict[str, str]]) -> bool:
 
 
 def read_judge(answer: str | None, options: list[dict[str, str]] | None,
-               zero_is_true: bool | None = None) -> list[str] | None:
-    """The label a judge answer names (a true/false word, or a label of the options), or None."""
+               zero_is_true: bool | None = None, one_two: bool = False) -> list[str] | None:
+    """The label a judge answer names (a true/false word, or a label of the options), or None. Labels
+    and 1/2 ordinals go through the options' text (``A. 错 B. 对``: A is 错误), never by position."""
     answer = (answer or "").strip(WS)
     if not answer:
         return None
     opts = options or judge_options()
-    truth = judge_truth(answer, zero_is_true)
+    if one_two and judge_word(answer) in JUDGE_ORDINALS and is_judge_pair(options or []):
+        picked = opts[int(judge_word(answer)) - 1]
+        return [picked["label"]]
+    truth = judge_truth(answer, zero_is_true, one_two)
     if truth is None and not options and answer.translate(_FULL).upper() in ("A", "B"):
         truth = answer.translate(_FULL).upper() == "A"
     elif truth is None and is_judge_pair(options or []):
@@ -227,6 +324,8 @@ SQL_JUDGE_PAIR = (f"len(opt_texts) = 2 AND ((upper(opt_texts[1]) IN {_in(JUDGE_T
 JUDGE_WORDS = "正确/错误, 对/错, √/×, T/F, 是/否, A/B"
 JUDGE_WORDS_01 = "正确/错误, 对/错, √/×, T/F, 是/否, 0/1, A/B"
 
+_LABELS_IN_ORDER = f"[{', '.join(_lit(x) for x in LABELS)}][1:len(opt_labels)]"
+
 # In the importer's order: the first broken rule is the one reported.
 RULES: tuple[Rule, ...] = (
     Rule("question_empty", "question", None, "empty question",
@@ -235,9 +334,9 @@ RULES: tuple[Rule, ...] = (
          lambda q: bool(q.get("reading")), "reading IS NOT NULL"),
     Rule("too_many_options", "options", None, "{n_options} options: at most 8 (A to H)",
          lambda q: len(_opts(q)) > len(LABELS), f"len(opt_labels) > {len(LABELS)}"),
-    Rule("labels_out_of_order", "options", None, "option labels {option_labels} are not A, B, C… in order",
-         lambda q: _labels(q) != list(LABELS[:len(_labels(q))]),
-         f"opt_labels <> [{', '.join(_lit(x) for x in LABELS)}][1:len(opt_labels)]"),
+    # one rule, two reasons: repeated labels are named as such (checked only on rows out of order: fast)
+    Rule("labels_out_of_order", "options", None, "{labels_problem}",
+         lambda q: _labels(q) != list(LABELS[:len(_labels(q))]), f"opt_labels <> {_LABELS_IN_ORDER}"),
     Rule("option_empty", "options", None, "option {empty_option} is empty",
          lambda q: any(not _text(o["text"]) for o in _opts(q)),
          f"list_bool_or(list_transform(opt_texts, lambda t: {_SQL_EMPTY.format('t')}))"),
@@ -269,6 +368,11 @@ VALUES: dict[str, tuple[Callable[[Mapping[str, Any]], str], str]] = {
     "n_options": (lambda q: str(len(_opts(q))), "len(opt_labels)::VARCHAR"),
     "option_labels": (lambda q: ", ".join(_labels(q)), "array_to_string(opt_labels, ', ')"),
     "labels": (lambda q: "".join(_labels(q)), "array_to_string(opt_labels, '')"),
+    "labels_problem": (lambda q: _labels_problem(_labels(q)),
+                       "CASE WHEN list_unique(opt_labels) < len(opt_labels) THEN concat('option label ', "
+                       "list_filter(opt_labels, lambda l, i: list_position(opt_labels, l) < i)[1], "
+                       "' appears more than once (', array_to_string(opt_labels, ', '), ')') "
+                       "ELSE concat('option labels ', array_to_string(opt_labels, ', '), ' are not A, B, C… in order') END"),
     "empty_option": (lambda q: next(o["label"] for o in _opts(q) if not _text(o["text"])),
                      f"list_filter(opt_labels, lambda l, i: {_SQL_EMPTY.format('opt_texts[i]')})[1]"),
     "kind": (lambda q: "single" if q["qtype"] == "single" else "multiple",
@@ -285,6 +389,13 @@ VALUES: dict[str, tuple[Callable[[Mapping[str, Any]], str], str]] = {
     "judge_words": (lambda q: JUDGE_WORDS if q.get("zero_is_true") is None else JUDGE_WORDS_01,
                     _lit(JUDGE_WORDS_01)),
 }
+
+
+def _labels_problem(labels: list[str]) -> str:
+    repeated = next((x for i, x in enumerate(labels) if x in labels[:i]), None)
+    if repeated:
+        return f"option label {repeated} appears more than once ({', '.join(labels)})"
+    return f"option labels {', '.join(labels)} are not A, B, C… in order"
 
 
 @dataclass(frozen=True)
@@ -333,3 +444,47 @@ def sql_stated_type(column: str) -> str:
     """``stated_type`` as a DuckDB expression over a column of our own naming."""
     whens = " ".join(f"WHEN regexp_matches(lower({column}), {_lit(p)}) THEN {_lit(t)}" for t, p in STATED_TYPES)
     return f"CASE WHEN {column} IS NULL THEN NULL {whens} END"
+
+
+# ------------------------------------------------------------------ a stated type the content contradicts
+
+@dataclass(frozen=True)
+class Reclass:
+    """A row whose stated type (``from_types``) its content contradicts beyond doubt is read as ``to``:
+    ``applies`` (Python, over qtype / question / options / answer) and ``sql`` (DuckDB, over the parse's
+    columns ``opt_texts, judge_word, has_blank, ans_letters, answer``) say when. Any other contradiction
+    is reported by the rules (a judge row with four options, a single-choice row with two answer labels:
+    either could be the mistake)."""
+    to: str
+    from_types: tuple[str, ...]
+    why: str
+    applies: Callable[[Mapping[str, Any]], bool]
+    sql: str
+
+
+_JUDGE_ANY = _TRUE | _FALSE | set(JUDGE_AMBIGUOUS) | set(JUDGE_ORDINALS)
+RECLASSIFY: tuple[Reclass, ...] = (
+    Reclass("judge", ("single", "multi", "choice"), "no options, answered with a true/false word",
+            lambda q: not _opts(q) and judge_truth(q.get("answer")) is not None,
+            "len(opt_texts) = 0 AND judge_word IN ('true', 'false')"),
+    Reclass("blank", ("single", "multi", "choice", "judge"), "no options, a blank in the stem and a text answer",
+            lambda q: (not _opts(q) and bool(re.search(BLANK_ANY, q.get("question") or "")) and bool(_text(q.get("answer")))
+                       and judge_word(q.get("answer")) not in _JUDGE_ANY and read_letters(q.get("answer")) is None),
+            "len(opt_texts) = 0 AND has_blank AND judge_word IS NULL AND NOT ans_letters AND answer IS NOT NULL"),
+)
+
+
+def reclassify(qtype: str, q: Mapping[str, Any]) -> str:
+    """The type a row is read as: ``qtype`` (stated, or ``choice``) unless its content contradicts it
+    beyond doubt (``RECLASSIFY``)."""
+    return next((r.to for r in RECLASSIFY if qtype in r.from_types and r.applies(q)), qtype)
+
+
+def sql_reclassify(qtype: str) -> str:
+    """``reclassify`` as a DuckDB expression over the column (or expression) ``qtype``."""
+    return f"CASE {sql_reclassify_whens(qtype)} ELSE {qtype} END"
+
+
+def sql_reclassify_whens(qtype: str) -> str:
+    """The ``WHEN … THEN`` clauses of ``sql_reclassify``, to lead a CASE that decides the type."""
+    return " ".join(f"WHEN {r.sql} AND {qtype} IN {_in(r.from_types)} THEN {_lit(r.to)}" for r in RECLASSIFY)

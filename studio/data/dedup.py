@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
-from typing import Any, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -78,26 +79,36 @@ def _signature(sh: set[str], a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def near_groups(texts: dict[int, str], *, threshold: float = 0.8, n: int = 3, bands: int = 16,
-                rows_per_band: int = 4, seed: int = 0) -> list[list[int]]:
+                rows_per_band: int = 4, seed: int = 0,
+                progress: Callable[[int, int, str], None] | None = None) -> list[list[int]]:
     """Ids whose n-gram sets have Jaccard >= threshold, grouped transitively. Candidates come from MinHash
-    LSH (bands x rows_per_band permutations); every candidate pair is verified exactly."""
+    LSH (bands x rows_per_band permutations); every candidate pair is verified exactly.
+
+    ``progress(done, total, message)`` is told every 500 texts hashed and every 100,000 pairs verified
+    (a job's progress; it may raise to stop)."""
+    progress = progress or (lambda done, total, message: None)
     rng = np.random.default_rng(seed)
     k = bands * rows_per_band
     a = rng.integers(1, 1 << 31, size=k, dtype=np.uint64)
     b = rng.integers(0, 1 << 31, size=k, dtype=np.uint64)
     sets = {i: shingles(t, n) for i, t in texts.items()}
     buckets: dict[tuple, list[int]] = {}
-    for i, sh in sets.items():
+    for count, (i, sh) in enumerate(sets.items()):
+        if count % 500 == 0:
+            progress(count, len(sets), f"{count:,} of {len(sets):,} samples hashed")
         sig = _signature(sh, a, b)
         for band in range(bands):
             key = (band, sig[band * rows_per_band:(band + 1) * rows_per_band].tobytes())
             buckets.setdefault(key, []).append(i)
-    pairs = set()
+    pairs, checked = set(), 0
     for members in buckets.values():
         if len(members) < 2:
             continue
         for x in range(len(members)):
             for y in range(x + 1, len(members)):
+                checked += 1
+                if checked % 100_000 == 0:
+                    progress(len(sets), len(sets), f"{checked:,} similar pairs verified")
                 p = (members[x], members[y])
                 if p not in pairs and jaccard(sets[p[0]], sets[p[1]]) >= threshold:
                     pairs.add(p)

@@ -18,6 +18,7 @@ import re
 import shutil
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,13 @@ def _card(fmt: registry.Format, name: str, splits: dict, source: dict, files: li
 def export(*, format: str, out: str | Path, dataset: str | None = None, snapshot: str | None = None,
            val_ratio: float | None = None, seed: int = 0, statuses=None, force: bool = False,
            max_source_length: int | None = None, max_target_length: int | None = None,
-           tokenizer_dir: str | None = None, confine: bool = True) -> dict[str, Any]:
-    """Write an export; returns {"train", "validation", "files", "out", "format", "warnings", ...}."""
+           tokenizer_dir: str | None = None, confine: bool = True,
+           progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+    """Write an export; returns {"train", "validation", "files", "out", "format", "warnings", ...}.
+
+    ``progress(done, total, stage)`` is called between the stages (a job's progress; it may raise to stop,
+    and then nothing is left behind)."""
+    progress = progress or (lambda done, total, stage: None)
     try:
         fmt = registry.get(format)
     except ValueError as err:
@@ -153,7 +159,9 @@ def export(*, format: str, out: str | Path, dataset: str | None = None, snapshot
     if target.exists() and any(target.iterdir()) and not force:
         raise InputError("the export folder already exists; choose another name or overwrite it "
                          "(--force / the confirmation on the page)", file=str(target))
+    progress(0, 3, "reading the samples")
     splits, source = _rows(dataset, snapshot, statuses, val_ratio, seed)
+    progress(1, 3, "checking lengths")
     tokenizer = lengths.load_tokenizer(tokenizer_dir) if tokenizer_dir else None
     warns = lengths.warnings([r for rows in splits.values() for r in rows], max_source_length,
                              max_target_length, tokenizer)
@@ -170,6 +178,7 @@ def export(*, format: str, out: str | Path, dataset: str | None = None, snapshot
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
+        progress(2, 3, f"writing {fmt.label}")
         written = fmt.write(splits, tmp)
         split_files = {k: f"{k}{fmt.suffix}" for k in splits} if fmt.suffix and fmt.name != "xlsx" else {}
         info = _dataset_info(fmt, name, split_files)

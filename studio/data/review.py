@@ -7,6 +7,7 @@ so a reload, a second tab or a restart opens the same sample.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from studio.core.errors import InputError
@@ -166,8 +167,11 @@ def templates_in(dataset: str) -> list[str]:
     return store.templates_in(_dataset(dataset)["id"])
 
 
-def refresh_flags(dataset_id: int) -> int:
-    """Recompute every sample's flags in a dataset (duplicates need the whole dataset); return changes."""
+def refresh_flags(dataset_id: int, progress: Callable[[int, int, str], None] | None = None) -> int:
+    """Recompute every sample's flags in a dataset (duplicates need the whole dataset); return changes.
+
+    ``progress(done, total, message)`` is called every 500 samples (a job's progress; it may raise to
+    stop, before anything is written)."""
     from store import db
     from store import review as store
 
@@ -178,7 +182,9 @@ def refresh_flags(dataset_id: int) -> int:
     majority = max(set(l for l in langs if l) or {None}, key=lambda l: langs.count(l))
     dups = review_flags.duplicate_flags([f"{r['instruction']}\n{r['input']}\n{r['output']}" for r in rows])
     changed = {}
-    for r, dup in zip(rows, dups):
+    for i, (r, dup) in enumerate(zip(rows, dups)):
+        if progress and i % 500 == 0:
+            progress(i, len(rows), f"{i:,} of {len(rows):,} samples checked")
         flags = review_flags.sample_flags(r["instruction"], r["input"], r["output"], r["passage_text"], majority)
         if dup:
             flags.append(dup)
@@ -189,8 +195,9 @@ def refresh_flags(dataset_id: int) -> int:
     return len(changed)
 
 
-def refresh(dataset: str) -> int:
-    return refresh_flags(_dataset(dataset)["id"])
+def refresh(dataset: str, progress: Callable[[int, int, str], None] | None = None) -> int:
+    """Recompute a dataset's flags (``refresh_flags`` by name); return how many samples changed."""
+    return refresh_flags(_dataset(dataset)["id"], progress)
 
 
 @dataclass

@@ -7,6 +7,7 @@ filtered set, confirm the count first, land in one transaction and can be undone
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from store import datasets as store_datasets
@@ -256,9 +257,10 @@ def undo_last(dataset: str) -> dict[str, Any]:
 
 # ---- deduplication
 
-def find_duplicates(dataset: str, f: SampleFilter | None = None, *, near: bool = True,
-                    threshold: float = 0.8) -> dict[str, Any]:
-    """Exact and near-duplicate groups of a dataset (each a list of rows, the one to keep first)."""
+def find_duplicates(dataset: str, f: SampleFilter | None = None, *, near: bool = True, threshold: float = 0.8,
+                    progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+    """Exact and near-duplicate groups of a dataset (each a list of rows, the one to keep first).
+    ``progress``: see ``dedup.near_groups`` (a job's progress; it may raise to stop)."""
     rows = store.dedup_rows(_dataset(dataset)["id"], f)
     texts = {r["id"]: dedup.text_of(r) for r in rows}
     by_id = {r["id"]: r for r in rows}
@@ -268,7 +270,7 @@ def find_duplicates(dataset: str, f: SampleFilter | None = None, *, near: bool =
         grouped = {i for g in exact for i in g[1:]}
         rest = {i: t for i, t in texts.items() if i not in grouped}
         exact_sets = [set(g) for g in exact]
-        for g in dedup.near_groups(rest, threshold=threshold):
+        for g in dedup.near_groups(rest, threshold=threshold, progress=progress):
             if not any(set(g) <= s for s in exact_sets):
                 groups.append(("near", g))
     out = []
@@ -280,13 +282,16 @@ def find_duplicates(dataset: str, f: SampleFilter | None = None, *, near: bool =
     return {"groups": out, "duplicates": sum(len(g["rows"]) - 1 for g in out), "rows": len(rows)}
 
 
-def remove_duplicates(dataset: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
-    """Keep one row per group and delete the rest, as one undoable bulk action."""
+def remove_duplicates(dataset: str, groups: list[dict[str, Any]], *, confirm: int | None = None) -> dict[str, Any]:
+    """Keep one row per group and delete the rest, as one undoable bulk action. ``confirm``: the count the
+    user agreed to delete; when the rows changed since they were found, nothing happens (Conflict)."""
     drop = sorted({r["id"] for g in groups for r in g["rows"] if r["id"] != g["keep"]})
     if not drop:
         return {"dataset": dataset, "action": "delete", "affected": 0}
     f = SampleFilter(ids=tuple(drop))
-    return bulk(dataset, f, "delete", {"reason": "duplicates"}, confirm=bulk_count(dataset, f, "delete"))
+    if confirm is None:
+        confirm = bulk_count(dataset, f, "delete")
+    return bulk(dataset, f, "delete", {"reason": "duplicates"}, confirm=confirm)
 
 
 # ---- charts

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -68,12 +69,15 @@ def _items(prompt_rows: list[dict]) -> list[dict[str, Any]]:
 
 
 def generate(comparison_id: int, *, batch_size: int = 16,
-             progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
-    """Generate every missing output of the comparison; returns generated and cached counts."""
+             progress: Callable[[int, int, str], None] | None = None,
+             stop: threading.Event | None = None) -> dict[str, Any]:
+    """Generate every missing output of the comparison; returns generated and cached counts.
+
+    ``stop`` (set by a cancel) ends the work after the batch in flight; what was generated is kept."""
     comp = get(comparison_id)
     prompt_rows = store.prompts_of(comp["prompt_set_id"])
     result = inference.ensure_generations(systems_of(comp), _items(prompt_rows), comp["decode"],
-                                          batch_size=batch_size, progress=progress)
+                                          batch_size=batch_size, progress=progress, stop=stop)
     return {"generated": result["generated"], "cached": result["cached"],
             "outputs": len(prompt_rows) * len(comp["systems"])}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import unicodedata
 from typing import Any, Callable
 
@@ -195,8 +196,12 @@ def score(questions: list[dict[str, Any]], answers: dict[tuple[int, int], str], 
 
 def evaluate(run_id: str, dataset: str, *, shuffles: int = 0, seed: int = 0, limit: int | None = None,
              base_model: str | None = None, decode: dict[str, Any] | None = None, batch_size: int = 16,
-             progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
-    """Exam accuracy of one system (a run id, or ``base``) on an exam dataset; stored in exam_evals."""
+             progress: Callable[[int, int, str], None] | None = None,
+             stop: threading.Event | None = None) -> dict[str, Any]:
+    """Exam accuracy of one system (a run id, or ``base``) on an exam dataset; stored in exam_evals.
+
+    ``stop`` (set by a cancel) ends the answering after the batch in flight: the answers so far stay in
+    the generations cache (a rerun asks only the rest) and nothing is scored or stored (``stopped``)."""
     if shuffles < 0 or shuffles > 20:
         raise InputError("--shuffles must be between 0 and 20")
     found = store_datasets.get(dataset)
@@ -215,7 +220,11 @@ def evaluate(run_id: str, dataset: str, *, shuffles: int = 0, seed: int = 0, lim
             opts, _ = shuffled(q, k, seed)
             items.append({"prompt": exam_prompt(q["question"], opts, q["qtype"])})
             keys.append((q["id"], k))
-    gen = inference.ensure_generations([system], items, decode, batch_size=batch_size, progress=progress)
+    gen = inference.ensure_generations([system], items, decode, batch_size=batch_size, progress=progress,
+                                       stop=stop)
+    if stop is not None and stop.is_set():
+        return {"run": run_id, "dataset": dataset, "stopped": True, "generated": gen["generated"],
+                "cached": gen["cached"]}
     answers = {}
     for key, it in zip(keys, items):
         row = gen["rows"].get((system.id, inference.prompt_key(it["prompt"])))

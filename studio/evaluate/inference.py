@@ -357,12 +357,14 @@ def release() -> None:
 
 def ensure_generations(systems: list[System], items: list[dict[str, Any]], decode: dict[str, Any], *,
                        batch_size: int = 16, trust_remote_code: bool = False,
-                       progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+                       progress: Callable[[int, int, str], None] | None = None,
+                       stop: threading.Event | None = None) -> dict[str, Any]:
     """Make sure every item has a stored generation from every system; generate only what is missing.
 
     ``items``: dicts with ``prompt`` and optional ``system`` / ``history``. Returns ``generated``,
     ``cached`` and ``rows``: {(system id, prompt key): generation row}. ``progress(done, total, label)``
-    is called after each batch. Each batch is stored as it finishes, so an interrupted run keeps its work.
+    is called after each batch. Each batch is stored as it finishes, so an interrupted run keeps its work;
+    when ``stop`` is set the work ends after the batch in flight (``rows`` then holds what is stored).
     """
     keys = [prompt_key(it["prompt"], it.get("system"), it.get("history")) for it in items]
     plan = []
@@ -379,13 +381,17 @@ def ensure_generations(systems: list[System], items: list[dict[str, Any]], decod
     done = 0
     if progress:
         progress(0, total, "")
+    stopped = False
     for s, dk, missing in sorted(plan, key=lambda p: (p[0].base_model, METHOD_ORDER.get(p[0].method, 9))):
         if not missing:
             continue
+        if stopped or (stop is not None and stop.is_set()):
+            break
         eng = engine(s.base_model, trust_remote_code=trust_remote_code)
         mkeys, mitems = list(missing), list(missing.values())
+        batches = eng.generate_batches(s, mitems, decode, batch_size=batch_size)
         try:
-            for idx, results in eng.generate_batches(s, mitems, decode, batch_size=batch_size):
+            for idx, results in batches:
                 rows = [{"prompt_key": mkeys[i], "prompt": mitems[i]["prompt"],
                          "system_prompt": mitems[i].get("system"), "model_system": s.id,
                          "base_model": s.base_model, "decode_key": dk, "decode": decode,
@@ -395,12 +401,17 @@ def ensure_generations(systems: list[System], items: list[dict[str, Any]], decod
                 done += len(idx)
                 if progress:
                     progress(done, total, s.label)
+                if stop is not None and stop.is_set():
+                    stopped = True
+                    break
         except RuntimeError as err:  # torch errors (out of memory, shape mismatches) end the work
             raise WorkFailed(f"generation failed: {str(err).splitlines()[0]}", run_id=None if s.id == "base"
                              else s.id) from None
+        finally:
+            batches.close()   # a stop mid-way releases the engine's lock now, not when collected
     rows = {}
     for s in systems:
         dk = decode_key(decode, s.base_model)
         for k, row in store.generations_for(keys, s.id, dk).items():
             rows[(s.id, k)] = row
-    return {"generated": total, "cached": cached, "rows": rows}
+    return {"generated": done, "cached": cached, "rows": rows}

@@ -22,9 +22,11 @@ import hashlib
 import math
 import random
 import re
+import threading
 import time
 import unicodedata
 from collections import defaultdict
+from datetime import datetime
 from typing import Any, Callable
 
 from store import compare as store
@@ -156,19 +158,26 @@ def _order(comparison_id: int, prompt_id: int, system_ids: list[str], seed: int)
 
 def judge_comparison(comparison_id: int, *, model: str, base_url: str | None = None, template_name: str = BUILTIN,
                      key: str | None = None, seed: int = 0, max_retries: int = 2, timeout: float = 60.0,
-                     progress: Callable[[int, int, str], None] | None = None, client=None) -> dict[str, Any]:
-    """Ask the judge about every output of a comparison that has no parsed score from it yet."""
+                     progress: Callable[[int, int, str], None] | None = None, client=None,
+                     stop: threading.Event | None = None, since: datetime | None = None) -> dict[str, Any]:
+    """Ask the judge about every output of a comparison that has no parsed score from it yet.
+
+    ``stop`` (set by a cancel) ends the work after the request in flight; each request is stored with its
+    scores as it returns. ``since``: outputs this judge already answered at or after that time, even
+    unparsed, are not asked again (a job resumed after a restart passes its first start: nothing twice)."""
     if not (model or "").strip():
         raise InputError("name the judge model")
     body = template(template_name)["body"]
     scale = float(body.get("scale", 10))
     per_request = 1 if "{answers}" not in body["text"] else max(1, int(body.get("max_systems", 5)))
     client = client or get_client(base_url, key=key, timeout=timeout, max_retries=max_retries)
-    jobs, skipped = _jobs(comparison_id, model, template_name, per_request, seed)
+    jobs, skipped = _jobs(comparison_id, model, template_name, per_request, seed, since)
     counts = {"requests": 0, "failed": 0, "scored": 0, "unparsed": 0, "skipped": skipped}
     if progress:
         progress(0, len(jobs), "")
     for n, (p, chunk) in enumerate(jobs, start=1):
+        if stop is not None and stop.is_set():
+            break
         verdicts, error = _judge_chunk(client, comparison_id, model, template_name, body, scale, p, chunk)
         counts["requests"] += 1
         if error:
@@ -184,14 +193,15 @@ def judge_comparison(comparison_id: int, *, model: str, base_url: str | None = N
     return counts
 
 
-def _jobs(comparison_id: int, model: str, template_name: str, per_request: int,
-          seed: int) -> tuple[list[tuple[dict, list[str]]], int]:
+def _jobs(comparison_id: int, model: str, template_name: str, per_request: int, seed: int,
+          since: datetime | None = None) -> tuple[list[tuple[dict, list[str]]], int]:
     """The judge requests still to make, as (prompt, system ids in shuffled order, at most
-    ``per_request``), and how many outputs already have a parsed score from this judge and template."""
+    ``per_request``), and how many outputs are skipped: those with a parsed score from this judge and
+    template, and (with ``since``) those it answered at or after that time."""
     g = comparisons.grid(comparison_id)
     gen_ids = [o["generation_id"] for p in g["prompts"] for o in p["outputs"].values()]
     done = {s["generation_id"] for s in store.judge_scores_for(gen_ids, judge_model=model, template=template_name)
-            if s["parsed"]}
+            if s["parsed"] or (since is not None and s["created_at"] >= since)}
     jobs = []
     for p in g["prompts"]:
         todo = [sid for sid in _order(comparison_id, p["prompt_id"], list(p["outputs"]), seed)

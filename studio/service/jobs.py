@@ -74,7 +74,8 @@ class Context:
                  *, force: bool = False) -> None:
         """Record progress (at most every half second unless ``force``); notice a cancel request."""
         now = time.monotonic()
-        if not force and now - self._last < 0.5:
+        last_unit = total is not None and done is not None and done >= total
+        if not force and not last_unit and now - self._last < 0.5:
             return
         self._last = now
         if store.beat(self.job_id, done=done, total=total, message=message):
@@ -106,6 +107,14 @@ def submit(kind_name: str, args: dict[str, Any], *, who: str | None = None,
 
     supervisor.ensure_running().wake()
     return store.get(job_id)
+
+
+def label_of(kind_name: str) -> str:
+    """The kind's name for people ("Generation batch"), or the kind itself."""
+    from studio.service import kinds  # noqa: F401 - registers the kinds
+
+    k = KINDS.get(kind_name)
+    return k.label if k else kind_name
 
 
 def get(job_id: int) -> dict[str, Any]:

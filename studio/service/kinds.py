@@ -23,3 +23,6 @@ def generate(args: dict[str, Any], ctx: Context) -> dict[str, Any]:
                  key=ctx.secrets.get("key"), seed_dataset=args.get("seed_dataset"), options=Options(**opts),
                  progress=on_progress, stop=ctx.stop, on_batch=lambda b: setattr(ctx, "batch_id", b))
     return {**result, "message": f"{result.get('samples', 0)} samples from {result.get('passages', 0)} passages"}
+
+
+from studio.service import kinds_data, kinds_evaluate  # noqa: E402,F401 - register their kinds too

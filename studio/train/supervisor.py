@@ -166,6 +166,8 @@ def _sync(row: dict[str, Any], now: float) -> None:
     launched = epoch_seconds(row.get("started_at"))
     if status and launched and float(status.get("heartbeat", 0)) < launched - 1:
         status = None  # left over from an earlier attempt (before a resume)
+    if status and status.get("by") == "supervisor":
+        status = None  # our own note that an earlier attempt died: the new trainer has not written yet
     with db.transaction() as cur:
         _ingest_metrics(row, cur)
         if row["state"] == "queued":
@@ -187,7 +189,8 @@ def _sync(row: dict[str, Any], now: float) -> None:
     if values.get("state") == "failed" and (status or {}).get("state") != "failed":
         # the trainer cannot say it died: the run folder says so too, for whoever reads it without the db
         runfolder.write_json_atomic(Path(row["dir"]) / "status.json",
-                                    {**(status or {}), "state": "failed", "error": values.get("error"),
+                                    {**(status or {}), "state": "failed", "by": "supervisor",
+                                     "error": values.get("error"),
                                      "step": values.get("step", (status or {}).get("step")), "finished": now})
 
 

@@ -5,6 +5,9 @@
 error, duplicates, counts by type, the judge convention) and writes nothing. ``import_exam`` lands the
 rows in one transaction: all of them, or with ``skip_invalid`` the valid ones (the errors are kept in
 the ``imports`` record and returned). Any invalid row without ``skip_invalid`` writes nothing.
+
+``sheet_plans`` holds the options and each sheet's plan (mapping, derived columns, notes); this module
+reads, stages, parses and lands.
 """
 from __future__ import annotations
 
@@ -23,38 +26,14 @@ from studio.core.cells import neutralise
 from studio.core.errors import InputError, StudioError
 from studio.data.exams import mapping as mp
 from studio.data.exams import read as rd
+from studio.data.exams.sheet_plans import (ImportOptions, SheetPlan, content_type_codes, judge01_is_judge, plan_sheets,
+                                           prepare_sheet, reading_notes)
+
+__all__ = ["ImportOptions", "Preview", "QTYPES", "SheetPlan", "errors_csv", "import_exam", "inspect", "parse_table",
+           "preview", "upload_path"]
 
 QTYPES = rules.QTYPES
 Progress = Callable[[float, str], None]
-
-
-@dataclass
-class ImportOptions:
-    """What the user chose: sheets, header, column overrides, judge convention, skip invalid rows."""
-    sheets: list[str] | None = None
-    no_header: bool = False
-    overrides: dict[str, dict[str, str]] = field(default_factory=dict)  # sheet or "*" -> {field: column}
-    zero_is_true: bool | None = None    # 0/1 judge answers: 0 = 正确 (None: the default, 0 = 正确)
-    skip_invalid: bool = False
-
-    def for_sheet(self, sheet: str) -> dict[str, str]:
-        return {**self.overrides.get("*", {}), **self.overrides.get(sheet, {})}
-
-    def to_json(self) -> dict:
-        return {"sheets": self.sheets, "no_header": self.no_header, "map": self.overrides,
-                "zero_is_true": self.zero_is_true, "skip_invalid": self.skip_invalid}
-
-
-@dataclass
-class SheetPlan:
-    name: str
-    ncols: int
-    rows: int                      # data rows (after the header)
-    mapping: mp.Mapping
-    head: list[tuple[int, list[str | None]]]   # the first raw rows, for showing
-
-    def columns(self) -> list[str]:
-        return [self.mapping.column_label(i) for i in range(self.ncols)]
 
 
 @dataclass
@@ -72,6 +51,7 @@ class Preview:
     judge_01: bool                 # the file answers judge questions with 0/1 (ambiguous)
     zero_is_true: bool
     notes: list[str]
+    skipped: list[str] = field(default_factory=list)   # sheets that are not question banks, and why
 
     @property
     def valid(self) -> int:
@@ -93,37 +73,66 @@ def _noop(fraction: float, text: str) -> None:
 
 
 def _parse(path: Path, options: ImportOptions, *, display_name: str | None, dataset_id: int | None,
-           progress: Progress, preview_rows: int = 20) -> Preview:
+           progress: Progress, preview_rows: int = 20, cur=None) -> Preview:
     """Stage, map and parse the file into the temporary ``exam_final`` table; return what was found."""
     name = display_name or path.name
     progress(0.02, "reading the file")
-    book = rd.read(path, sheets=options.sheets, display_name=name)
-    return _parse_book(book, options, dataset_id=dataset_id, progress=progress, preview_rows=preview_rows)
+    book = _read(path, options.sheets, name)
+    return _parse_book(book, options, dataset_id=dataset_id, progress=progress, preview_rows=preview_rows, cur=cur)
+
+
+_BOOKS: dict[tuple, rd.Workbook] = {}   # the last workbooks read in memory: a re-preview skips the reading
+
+
+def _read(path: Path, sheets: list[str] | None, name: str) -> rd.Workbook:
+    """``read.read``, remembered for workbooks held in memory (same file, size and time): changing the
+    mapping on the page re-parses in SQL without reading the file again."""
+    if not path.is_file():
+        return rd.read(path, sheets=sheets, display_name=name)  # says what is wrong with the path
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, tuple(sheets or ()), name)
+    book = _BOOKS.get(key)
+    if book is None:
+        book = rd.read(path, sheets=sheets, display_name=name)
+        if any(s.csv_path for s in book.sheets) or sum(len(s.rows) for s in book.sheets) > 200_000:
+            return book
+        while len(_BOOKS) >= 3:
+            _BOOKS.pop(next(iter(_BOOKS)))
+        _BOOKS[key] = book
+    return book
 
 
 def _parse_book(book: rd.Workbook, options: ImportOptions, *, dataset_id: int | None, progress: Progress,
-                preview_rows: int = 20) -> Preview:
+                preview_rows: int = 20, cur=None) -> Preview:
     """Stage the book's cells, map each sheet, parse and check every row; the temporary tables are left
     for the caller to land (``import_exam``) or drop."""
     name = book.file
-    cur = db.cursor()
+    cur = cur or db.cursor()
     try:
         _stage_cells(cur, book)
         progress(0.3, "detecting columns")
-        plans = _plans(cur, book, options)
+        plans, skipped = plan_sheets(cur, book, options)
         progress(0.45, "parsing options and answers")
         xp.create_stage(cur)
         for i, p in enumerate(plans):
-            xp.stage_sheet(cur, p.name, i, p.mapping.fields, p.mapping.header_row, p.mapping.options_in_question)
+            fields = prepare_sheet(cur, p)
+            xp.stage_sheet(cur, p.name, i, fields, p.mapping.header_row, p.mapping.options_in_question)
         progress(0.7, "checking types and answers")
         counts = xp.stage_type_counts(cur)
-        judge01 = _judge01_is_judge(counts)
-        codes = _type_codes(counts, judge01)
+        judge01 = judge01_is_judge(counts)
+        codes = content_type_codes(counts, judge01)
         words = {r["word"]: r["n"] for r in xp.stage_judge_words(cur)}
         judge_01 = bool(words) and judge01
         zero_is_true = True if options.zero_is_true is None else options.zero_is_true
         xp.build_final(cur, type_codes=codes, judge01=judge01, zero_is_true=zero_is_true)
+        for p in plans:  # a row whose option or answer sits in an unmapped column was not read whole
+            for col, looks in p.unread:
+                xc.mark_unread(cur, p.name, p.mapping.header_row or 0, col,
+                               f"column {p.mapping.column_label(col)} ({looks}) holds data that is not mapped: "
+                               "this row's options or answer were not all read (map the column, or leave it out "
+                               "on purpose: --map skip=COLUMN, the page's 'Columns to leave out')")
         by_type = xp.final_counts(cur)
+        per_sheet = xc.final_counts_by_sheet(cur)
         errors = xp.final_errors(cur)
         total = xp.final_total(cur)
         duplicates = xp.final_duplicates(cur, dataset_id)
@@ -135,8 +144,11 @@ def _parse_book(book: rd.Workbook, options: ImportOptions, *, dataset_id: int | 
         book.cleanup()
     for e in errors:
         e["sheet"] = e["sheet"] or ""
+    for p in plans:
+        p.by_type = per_sheet.get(p.name, {})
+        p.errors = sum(1 for e in errors if e["sheet"] == p.name)
     return Preview(name, book.kind, book.encoding, plans, total, by_type, errors, duplicates, rows, codes,
-                   judge_01, zero_is_true, _notes(plans, codes, judge_01, zero_is_true))
+                   judge_01, zero_is_true, skipped + reading_notes(plans, codes, judge_01, zero_is_true), skipped)
 
 
 def _stage_cells(cur, book: rd.Workbook) -> None:
@@ -148,89 +160,16 @@ def _stage_cells(cur, book: rd.Workbook) -> None:
     xc.create_raw(cur, ncols)
     for s in book.sheets:
         if s.csv_path:
-            xc.insert_raw_csv(cur, s.name, s.csv_path, s.ncols, s.delimiter, display_name=name)
+            xc.insert_raw_csv(cur, s.name, s.csv_path, s.ncols, s.delimiter, display_name=name, quote=s.quote)
         elif s.rows:
-            xc.insert_raw_rows(cur, s.name, s.rows, ncols)
+            tables = book.__dict__.setdefault("_tables", {})  # a remembered book stages faster the next time
+            if (s.name, ncols) not in tables:
+                tables[(s.name, ncols)] = xc.rows_table(s.name, s.rows, ncols)
+            xc.insert_raw_rows(cur, s.name, s.rows, ncols, tables[(s.name, ncols)])
     longest = xc.max_cell_length(cur, ncols)
     if longest and longest[0] > rd.MAX_CELL_CHARS:
         raise InputError(f"a cell of {longest[0]:,} characters (over {rd.MAX_CELL_CHARS:,}): not an exam bank, "
                          "or a broken file", file=name, sheet=longest[1] or None, row=longest[2])
-
-
-def _plans(cur, book: rd.Workbook, options: ImportOptions) -> list[SheetPlan]:
-    """Each sheet's column mapping (detected, then the user's overrides); refused without data rows or
-    without a question column."""
-    plans = []
-    for s in book.sheets:
-        head = xc.raw_head(cur, s.name, s.ncols)
-        if not head:
-            continue
-        m = mp.detect(head, s.ncols, no_header=options.no_header, header=s.header)
-        m = mp.apply_overrides(m, options.for_sheet(s.name), s.ncols)
-        if m.header_row is not None and not m.headers:
-            m.headers = [""] * s.ncols
-        plans.append(SheetPlan(s.name, s.ncols, xc.raw_count(cur, s.name, m.header_row or 0), m, head[:8]))
-    if not plans or all(p.rows == 0 for p in plans):
-        raise InputError("no questions found (the file holds no data rows)", file=book.file)
-    for p in plans:
-        if "question" not in p.mapping.fields:
-            raise InputError("no question column found; map one (the page's column mapping, or --map question=COLUMN) "
-                             f"(columns: {', '.join(p.columns())})", file=book.file, sheet=p.name or None)
-    return plans
-
-
-def _notes(plans: list[SheetPlan], codes: dict[str, str], judge_01: bool, zero_is_true: bool) -> list[str]:
-    """What the user should know about how the file was read."""
-    notes = []
-    for p in plans:
-        where = f"sheet {p.name}: " if p.name else ""
-        if p.mapping.header_row is None:
-            notes.append(f"{where}no header row: columns inferred from their content")
-        if "answer" not in p.mapping.fields:
-            notes.append(f"{where}no answer column found: every row is rejected until one is mapped (the page's column "
-                         "mapping, or --map answer=COLUMN; a bank whose first option is correct maps answer to "
-                         "the first option's column)")
-        if p.mapping.options_in_question == "&":
-            notes.append(f"{where}options are joined to the question with '&'")
-        elif p.mapping.options_in_question:
-            notes.append(f"{where}options are written inside the question cell (A. … B. …)")
-    if codes:
-        notes.append("type codes read from content: " + ", ".join(f"{k} = {v}" for k, v in codes.items()))
-    if judge_01:
-        notes.append("judge answers use 0/1: read as " + ("0 = 正确, 1 = 错误" if zero_is_true else "1 = 正确, 0 = 错误")
-                     + " (change it with the page's 0/1 judge setting, or --judge-01)")
-    return notes
-
-
-def _judge01_is_judge(counts: list[dict]) -> bool:
-    """0/1 answers on rows without options are judge answers when such rows dominate the open ones."""
-    n01 = sum(r["n"] for r in counts if r["inferred"] == "judge01")
-    other = sum(r["n"] for r in counts if r["inferred"] in ("blank", "open"))
-    return n01 > 0 and n01 >= other
-
-
-def _type_codes(counts: list[dict], judge01: bool) -> dict[str, str]:
-    """Type values we do not recognise (``0``/``1``/``2``): their meaning when their rows agree (>= 80%)."""
-    by_code: dict[str, dict[str, int]] = {}
-    for r in counts:
-        if r["stated"] is not None or r["type_raw"] is None:
-            continue
-        t = r["inferred"]
-        if t == "judge01":
-            t = "judge" if judge01 else "blank"
-        by_code.setdefault(r["type_raw"], {}).setdefault(t, 0)
-        by_code[r["type_raw"]][t] += r["n"]
-    out = {}
-    for code, types in by_code.items():
-        # single and multi are one family: a code whose rows mix them is the one most rows show
-        best, n = max(types.items(), key=lambda kv: kv[1])
-        total = sum(types.values())
-        choice = types.get("single", 0) + types.get("multi", 0)
-        if best in ("single", "multi") and choice / total >= 0.8:
-            out[code] = "multi" if types.get("multi", 0) >= types.get("single", 0) else "single"
-        elif n / total >= 0.8:
-            out[code] = best
-    return out
 
 
 def parse_table(rows: list[list[str | None]], options: ImportOptions | None = None, *, header: bool | None = True,
@@ -261,6 +200,42 @@ def preview(path: str | Path, options: ImportOptions | None = None, *, dataset: 
                       dataset_id=found["id"] if found else None, progress=progress, preview_rows=limit)
     finally:
         xp.drop_temp(db.cursor())
+
+
+def inspect(path: str | Path, options: ImportOptions | None = None, *, display_name: str | None = None,
+            errors: int = 5) -> dict[str, Any]:
+    """The detected layout of a file, per sheet (header row, each field's column with its header text and
+    why, the type source, counts by type, the first errors), read on a private in-memory database:
+    nothing is written, and it works while the studio holds the database file."""
+    options = options or ImportOptions()
+    cur = xc.scratch_cursor()
+    try:
+        p = _parse(Path(path), options, display_name=display_name, dataset_id=None, progress=_noop,
+                   preview_rows=0, cur=cur)
+    finally:
+        cur.raw.close()
+    sheets = []
+    for pl in p.sheets:
+        m = pl.mapping
+        cols = {}
+        for f, c in sorted(m.fields.items(), key=lambda kv: mp.FIELDS.index(kv[0])):
+            columns = m.answer_columns() if f == "answer" else [c]
+            cols[f] = {"columns": [x + 1 for x in columns],
+                       "headers": [m.headers[x] if x < len(m.headers) else "" for x in columns],
+                       "sample": pl.samples[c] if c < len(pl.samples) else "", "why": m.why.get(f, "")}
+        sheets.append({
+            "sheet": pl.name, "rows": pl.rows, "header_row": m.header_row, "detected": m.detected, "fields": cols,
+            "options_in_question": m.options_in_question, "type_source": pl.type_source,
+            "answer_ordinal": pl.ordinal,
+            "unread": [{"column": c + 1, "header": m.headers[c] if c < len(m.headers) else "", "why": w}
+                       for c, w in pl.unread],
+            "by_type": {t: pl.by_type.get(t, 0) for t in QTYPES}, "valid": sum(pl.by_type.values()),
+            "invalid": pl.errors,
+            "errors": [e for e in p.errors if e["sheet"] == pl.name][:errors]})
+    return {"file": p.file, "kind": p.kind, "encoding": p.encoding, "rows": p.total, "valid": p.valid,
+            "invalid": len(p.errors), "by_type": {t: p.by_type.get(t, 0) for t in QTYPES},
+            "sheets": sheets, "skipped": p.skipped, "notes": [n for n in p.notes if n not in p.skipped],
+            "duplicates": len(p.duplicates)}
 
 
 def import_exam(path: str | Path, dataset: str, options: ImportOptions | None = None, *,
