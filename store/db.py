@@ -12,6 +12,7 @@ comes back as one ``Conflict`` in the user's words.
 """
 from __future__ import annotations
 
+import json
 import re
 import threading
 from contextlib import contextmanager
@@ -165,6 +166,18 @@ def scalar(sql: str, params: list | tuple | dict | None = None, path: str | Path
     c = cur or cursor(path)
     r = c.execute(sql, params or []).fetchone()
     return r[0] if r else None
+
+
+def assignments(values: dict[str, Any], allowed: tuple[str, ...], json_columns: tuple[str, ...] = ()
+                ) -> tuple[str, list]:
+    """``("a" = ?, "b" = ?", params)`` for an UPDATE of a closed list of columns; JSON columns given as
+    Python values are dumped. A column outside ``allowed`` is a bug: ValueError."""
+    bad = sorted(set(values) - set(allowed))
+    if bad:
+        raise ValueError(f"not updatable: {', '.join(bad)}")
+    params = [json.dumps(v, ensure_ascii=False, default=str) if k in json_columns and v is not None
+              and not isinstance(v, str) else v for k, v in values.items()]
+    return ", ".join(f"{quote_identifier(k)} = ?" for k in values), params
 
 
 def quote_identifier(name: str) -> str:

@@ -29,6 +29,16 @@ def insert(kind: str, args: dict[str, Any], who: str | None, *, cur=None) -> int
                          [kind, json.dumps(args, ensure_ascii=False), who], cur=cur))
 
 
+def queue(kind: str, args: dict[str, Any], who: str | None) -> tuple[int, bool]:
+    """The queued or running job of this kind with exactly these arguments, else a new one: (id, new).
+    One transaction under the write lock, so two submitters never queue the same work twice."""
+    with db.transaction() as cur:
+        same = active_same(kind, args, cur=cur)
+        if same is not None:
+            return same["id"], False
+        return insert(kind, args, who, cur=cur), True
+
+
 def get(job_id: int, *, cur=None) -> dict[str, Any] | None:
     return _row(db.one(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", [int(job_id)], cur=cur))
 
@@ -54,16 +64,8 @@ def active_same(kind: str, args: dict[str, Any], *, cur=None) -> dict[str, Any] 
 
 
 def update(job_id: int, *, cur=None, **values: Any) -> None:
-    bad = set(values) - set(UPDATABLE)
-    if bad:
-        raise ValueError(f"jobs has no updatable column {sorted(bad)}")
-    sets, params = [], []
-    for k, v in values.items():
-        if k == "result" and v is not None:
-            v = json.dumps(v, ensure_ascii=False, default=str)
-        sets.append(f"{db.quote_identifier(k)} = ?")
-        params.append(v)
-    (cur or db.cursor()).execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", params + [int(job_id)])
+    sets, params = db.assignments(values, UPDATABLE, ("result",))
+    (cur or db.cursor()).execute(f"UPDATE jobs SET {sets} WHERE id = ?", params + [int(job_id)])
 
 
 def claim(job_id: int, pid: int) -> bool:

@@ -57,20 +57,11 @@ def active(*, cur=None) -> list[dict[str, Any]]:
 
 def update(run_id: str, *, cur=None, **values: Any) -> None:
     """Set some columns of a run (and ``updated_at``)."""
-    bad = sorted(set(values) - set(UPDATABLE))
-    if bad:
-        raise ValueError(f"not updatable: {', '.join(bad)}")
+    sets, params = db.assignments(values, UPDATABLE, JSON_COLUMNS)
     if not values:
         return
-    sets, params = [], []
-    for k, v in values.items():
-        if k in JSON_COLUMNS and not isinstance(v, str) and v is not None:
-            v = json.dumps(v, ensure_ascii=False)
-        sets.append(f"{db.quote_identifier(k)} = ?")
-        params.append(v)
-    c = cur or db.cursor()
-    c.execute(f"UPDATE runs SET {', '.join(sets)}, updated_at = current_timestamp WHERE id = ?",
-              params + [run_id])
+    (cur or db.cursor()).execute(f"UPDATE runs SET {sets}, updated_at = current_timestamp WHERE id = ?",
+                                 params + [run_id])
 
 
 def replace_metrics(run_id: str, records: list[dict[str, Any]], *, cur) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,26 @@ def demo_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "demo-tiny-llama"
     build(out)
     return out
+
+
+@contextmanager
+def held_database(path: Path):
+    """Another process holding the database file open (DuckDB then refuses every other process)."""
+    import subprocess
+    import textwrap
+
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, time
+        con = duckdb.connect({str(path)!r})
+        print("held", flush=True)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path = ROOT):

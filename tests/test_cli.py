@@ -1,11 +1,8 @@
 """The CLI contract: --help, --db / STUDIO_DB, --json, exit codes, the lock message."""
 import json
-import subprocess
-import sys
-import textwrap
 
-from store import db, datasets
-from tests.conftest import run_cli
+from store import datasets, db
+from tests.conftest import held_database, run_cli
 
 
 def test_help_lists_the_commands():
@@ -39,18 +36,8 @@ def test_status_json_matches_the_database(studio_env):
 
 def test_held_database_exits_2_with_one_line(studio_env):
     path = studio_env / "held.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import duckdb, time
-        con = duckdb.connect({str(path)!r})
-        print("held", flush=True)
-        time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_database(path):
         out = run_cli("status", "--db", str(path), "--json")
-    finally:
-        holder.kill()
-        holder.wait()
     assert out.returncode == 2
     assert out.stdout == ""
     lines = out.stderr.strip().splitlines()

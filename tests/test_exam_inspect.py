@@ -7,7 +7,7 @@ import time
 from streamlit.testing.v1 import AppTest
 
 from store import db
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, held_database, run_cli
 from tests.exam_layout_fixtures import TEMPLATE_HEADER, upload_template_workbook, write_xlsx
 
 
@@ -102,23 +102,9 @@ def test_page_shows_the_mapping_per_sheet_and_keeps_it_open(studio_env, tmp_path
 
 
 def test_inspect_works_while_another_process_holds_the_database(studio_env, tmp_path):
-    import subprocess
-    import sys
-    import textwrap
-
     path = tmp_path / "held.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import duckdb, time
-        con = duckdb.connect({str(path)!r})
-        print("held", flush=True)
-        time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_database(path):
         f = upload_template_workbook(tmp_path / "t.xlsx")
         r = run_cli("inspect", "exam", str(f), "--db", str(path), "--json")
-    finally:
-        holder.kill()
-        holder.wait()
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["valid"] == 10

@@ -315,3 +315,21 @@ def test_a_live_trainer_without_steps_is_reported_as_stalled(monkeypatch):
     assert supervisor._stalled("r1", {"state": "running", "step": 6}, now=1001.0) is None  # it moved again
     monkeypatch.setenv("STUDIO_STALL_AFTER_S", "0")
     assert supervisor._stalled("r1", {"state": "running", "step": 6}, now=99999.0) is None
+
+
+def test_two_submitters_of_the_same_work_get_one_job(studio_env):
+    from store import jobs as store_jobs   # what jobs.submit queues through (no supervisor runs it here)
+
+    args = {"corpus": "无此语料", "into": "x", "strategy": "cloze"}
+    got, barrier = [], threading.Barrier(4)
+
+    def submit() -> None:
+        barrier.wait()
+        got.append(store_jobs.queue("generate", args, "page")[0])
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(got)) == 1 and db.scalar("SELECT count(*) FROM jobs") == 1

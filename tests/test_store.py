@@ -1,13 +1,11 @@
 """The store on a real DuckDB file: migrations, plain rows, transactions, the lock error."""
-import subprocess
-import sys
-import textwrap
 
 import duckdb
 import pytest
 
 from store import db, migrate
 from studio.core.errors import DatabaseLocked
+from tests.conftest import held_database
 
 EXPECTED_TABLES = {
     "schema_migrations", "datasets", "imports", "exam_questions", "documents", "passages", "samples",
@@ -73,20 +71,10 @@ def test_transaction_lands_whole_or_not_at_all(studio_env):
 
 def test_a_file_held_by_another_process_gives_the_clear_error(studio_env):
     path = studio_env / "held.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import duckdb, sys, time
-        con = duckdb.connect({str(path)!r})
-        print("held", flush=True)
-        time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_database(path) as holder:
         with pytest.raises(DatabaseLocked) as err:
             db.connect(path)
         message = str(err.value)
         assert "in use by another process" in message and str(path.name) in message
         assert f"PID {holder.pid}" in message
         assert "\n" not in message
-    finally:
-        holder.kill()
-        holder.wait()

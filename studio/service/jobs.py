@@ -95,17 +95,13 @@ def submit(kind_name: str, args: dict[str, Any], *, who: str | None = None,
 
     if kind_name not in KINDS:
         raise InputError(f"unknown job kind {kind_name!r}; known: {', '.join(sorted(KINDS))}")
-    same = store.active_same(kind_name, args)
-    if same is not None:
-        if secrets:
-            _secrets.setdefault(same["id"], dict(secrets))
-        return same
-    job_id = store.insert(kind_name, args, who)
+    job_id, new = store.queue(kind_name, args, who)
     if secrets:
-        _secrets[job_id] = dict(secrets)
-    from studio.service import supervisor
+        _secrets.setdefault(job_id, dict(secrets))
+    if new:
+        from studio.service import supervisor
 
-    supervisor.ensure_running().wake()
+        supervisor.ensure_running().wake()
     return store.get(job_id)
 
 
