@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PORT := $(or $(STUDIO_PORT),8501)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test bench browser clean
+.PHONY: install run test bench browser clean locales catalogs
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -18,7 +18,14 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install -q -r requirements.txt
 	touch $@
 
-install: $(VENV)/.installed
+# the gettext catalogs (locales/*/LC_MESSAGES/studio.po) compiled to .mo; `make catalogs` also re-extracts
+locales: $(VENV)/.installed
+	$(PY) -m studio.core.catalogs compile
+
+catalogs: $(VENV)/.installed
+	$(PY) -m studio.core.catalogs update
+
+install: $(VENV)/.installed locales
 
 run: install
 	$(PY) -m studio init

@@ -2,34 +2,35 @@
 import streamlit as st
 
 from pages.ui import start
+from studio.core.i18n import _
 
-st.set_page_config(page_title="LLM Studio", page_icon=":material/school:", layout="wide")
-start()
+start()  # first: it sets this run's language, which every title below is shown in
+st.set_page_config(page_title=_("LLM Studio"), page_icon=":material/school:", layout="wide")
 
 # Each workflow step adds its page to its section once its capability is real.
 PAGES = {
-    "Project": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/jobs.py", title="Jobs", icon=":material/pending_actions:"),
+    _("Project"): [
+        st.Page("pages/home.py", title=_("Home"), icon=":material/home:", default=True),
+        st.Page("pages/jobs.py", title=_("Jobs"), icon=":material/pending_actions:"),
     ],
-    "Data": [
-        st.Page("pages/import_exam.py", title="Import exam bank", icon=":material/quiz:"),
-        st.Page("pages/questions.py", title="Exam questions", icon=":material/edit_note:"),
-        st.Page("pages/import_corpus.py", title="Import corpus", icon=":material/article:"),
-        st.Page("pages/convert.py", title="Convert", icon=":material/transform:"),
-        st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
-        st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
-        st.Page("pages/datasets.py", title="Datasets", icon=":material/table_view:"),
-        st.Page("pages/snapshots.py", title="Snapshots", icon=":material/photo_camera:"),
-        st.Page("pages/export.py", title="Export", icon=":material/download:"),
+    _("Data"): [
+        st.Page("pages/import_exam.py", title=_("Import exam bank"), icon=":material/quiz:"),
+        st.Page("pages/questions.py", title=_("Exam questions"), icon=":material/edit_note:"),
+        st.Page("pages/import_corpus.py", title=_("Import corpus"), icon=":material/article:"),
+        st.Page("pages/convert.py", title=_("Convert"), icon=":material/transform:"),
+        st.Page("pages/generate.py", title=_("Generate"), icon=":material/auto_awesome:"),
+        st.Page("pages/review.py", title=_("Review"), icon=":material/fact_check:"),
+        st.Page("pages/datasets.py", title=_("Datasets"), icon=":material/table_view:"),
+        st.Page("pages/snapshots.py", title=_("Snapshots"), icon=":material/photo_camera:"),
+        st.Page("pages/export.py", title=_("Export"), icon=":material/download:"),
     ],
-    "Train": [
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    _("Train"): [
+        st.Page("pages/train.py", title=_("Train"), icon=":material/model_training:"),
+        st.Page("pages/runs.py", title=_("Runs"), icon=":material/monitoring:"),
     ],
-    "Evaluate": [
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-        st.Page("pages/results.py", title="Results", icon=":material/leaderboard:"),
+    _("Evaluate"): [
+        st.Page("pages/compare.py", title=_("Compare"), icon=":material/compare:"),
+        st.Page("pages/results.py", title=_("Results"), icon=":material/leaderboard:"),
     ],
 }
 

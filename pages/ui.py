@@ -8,7 +8,7 @@ import streamlit as st
 from studio.core.errors import StudioError
 
 
-@st.cache_resource(show_spinner="Opening the project…")
+@st.cache_resource(show_spinner=False)
 def _started(db_file: str) -> dict:
     from studio.project import init
 
@@ -16,12 +16,47 @@ def _started(db_file: str) -> dict:
 
 
 def start() -> dict:
-    """Migrate the database and load the demo project once per process and database file."""
+    """Pick this run's language, then migrate the database and load the demo project (once per process)."""
     from studio.core import settings
 
+    language()
     with shown_errors():
         return _started(str(settings.path("db").resolve()))
     st.stop()
+
+
+def chosen_language() -> str:
+    """The sidebar switch, else ``STUDIO_LANG``, else the browser's locale, else Chinese.
+
+    The switch's choice is kept in the session and in the page address (``?lang=en``), so it holds across
+    pages, reloads and bookmarks.
+    """
+    from studio.core import i18n
+
+    chosen = i18n.normalise(st.session_state.get("ui_lang")) or i18n.normalise(st.query_params.get("lang"))
+    if chosen:
+        return chosen
+    import os
+
+    return (i18n.normalise(os.environ.get("STUDIO_LANG")) or i18n.normalise(st.context.locale) or "zh")
+
+
+def language() -> str:
+    """Set this script run's language and draw the sidebar switch (its label is in both languages)."""
+    from studio.core import i18n
+
+    lang = chosen_language()
+    i18n.set_lang(lang)
+    if st.session_state.get("ui_lang") or st.query_params.get("lang"):
+        st.session_state["ui_lang"] = lang
+        st.query_params["lang"] = lang
+    picked = st.sidebar.segmented_control("语言 / Language", list(i18n.LANGS), default=lang,
+                                          format_func=i18n.lang_name, key=f"lang_switch_{lang}")
+    if picked and picked != lang:
+        st.session_state["ui_lang"] = picked
+        st.query_params["lang"] = picked
+        st.rerun()
+    return lang
 
 
 @contextmanager

@@ -25,6 +25,7 @@ def studio_env(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no test needs a model hub; fail fast instead of waiting
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("STUDIO_LANG", "en")  # tests of English text; the zh tests set zh themselves
     yield tmp_path
     from store import db
     from studio.service import supervisor
