@@ -61,6 +61,7 @@ async def _health(request):
 
 async def _commands(request):
     from studio.cli import remote
+    from studio.core import i18n
     from studio.core.errors import InputError
     from studio.service import jobs
 
@@ -68,9 +69,10 @@ async def _commands(request):
     argv = body.get("argv")
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise InputError("send {\"argv\": [\"command\", ...]}")
-    if argv[0] in remote.QUICK and not (argv[0] == "runs" and len(argv) > 1 and not argv[1].startswith("-")):
-        return await asyncio.to_thread(remote.run_captured, argv)
-    job = await asyncio.to_thread(jobs.submit, "command", {"argv": argv}, who="cli")
+    with i18n.using(body.get("lang")):  # the command speaks the CLI user's language (threads copy it)
+        if argv[0] in remote.QUICK and not (argv[0] == "runs" and len(argv) > 1 and not argv[1].startswith("-")):
+            return await asyncio.to_thread(remote.run_captured, argv)
+        job = await asyncio.to_thread(jobs.submit, "command", {"argv": argv}, who="cli")
     return {"job": _jsonable(job)}
 
 

@@ -23,6 +23,7 @@ import duckdb
 
 from studio.core import settings
 from studio.core.errors import Conflict, DatabaseLocked, InputError
+from studio.core.i18n import _
 
 _connections: dict[str, duckdb.DuckDBPyConnection] = {}
 _open_lock = threading.RLock()
@@ -53,8 +54,9 @@ def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
                 con = duckdb.connect(key)
             except duckdb.IOException as err:
                 raise _locked_error(file, err) from None
-            except duckdb.Error as err:
-                raise InputError(f"cannot open the database: {str(err).splitlines()[0]}", file=key) from None
+            except duckdb.Error:
+                raise InputError(_("cannot open the database: it is not a DuckDB database of this version, "
+                                   "or it is damaged"), file=key) from None
             from store.migrate import migrate
 
             migrate(con)
@@ -109,8 +111,8 @@ def _conflicts() -> Iterator[None]:
     try:
         yield
     except duckdb.TransactionException as err:
-        raise Conflict("someone else changed the same rows at the same moment; nothing was saved, "
-                       "reload and try again") from err
+        raise Conflict(_("someone else changed the same rows at the same moment; nothing was saved, "
+                         "reload and try again")) from err
 
 
 def cursor(path: str | Path | None = None) -> Cursor:
@@ -174,7 +176,7 @@ def assignments(values: dict[str, Any], allowed: tuple[str, ...], json_columns: 
     Python values are dumped. A column outside ``allowed`` is a bug: ValueError."""
     bad = sorted(set(values) - set(allowed))
     if bad:
-        raise ValueError(f"not updatable: {', '.join(bad)}")
+        raise ValueError(_("not updatable: {columns}").format(columns=", ".join(bad)))
     params = [json.dumps(v, ensure_ascii=False, default=str) if k in json_columns and v is not None
               and not isinstance(v, str) else v for k, v in values.items()]
     return ", ".join(f"{quote_identifier(k)} = ?" for k in values), params

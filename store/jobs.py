@@ -7,11 +7,11 @@ from typing import Any
 from store import db
 
 ACTIVE = ("queued", "running")
-FINAL = ("done", "failed", "cancelled")
+FINAL = ("done", "failed", "paused", "cancelled")
 UPDATABLE = ("state", "done", "total", "message", "result", "cancel_requested", "attempts", "pid",
-             "started_at", "finished_at", "heartbeat")
+             "started_at", "finished_at", "heartbeat", "device")
 _COLUMNS = ("id, kind, args, state, done, total, message, result, who, cancel_requested, attempts, pid, "
-            "created_at, started_at, finished_at, heartbeat, "
+            "created_at, started_at, finished_at, heartbeat, device, lang, "
             "date_diff('millisecond', heartbeat, current_timestamp::TIMESTAMP) / 1000.0 AS heartbeat_age_s")
 
 
@@ -24,19 +24,19 @@ def _row(r: dict[str, Any] | None) -> dict[str, Any] | None:
     return r
 
 
-def insert(kind: str, args: dict[str, Any], who: str | None, *, cur=None) -> int:
-    return int(db.scalar("INSERT INTO jobs (kind, args, who) VALUES (?, ?, ?) RETURNING id",
-                         [kind, json.dumps(args, ensure_ascii=False), who], cur=cur))
+def insert(kind: str, args: dict[str, Any], who: str | None, *, lang: str | None = None, cur=None) -> int:
+    return int(db.scalar("INSERT INTO jobs (kind, args, who, lang) VALUES (?, ?, ?, ?) RETURNING id",
+                         [kind, json.dumps(args, ensure_ascii=False), who, lang], cur=cur))
 
 
-def queue(kind: str, args: dict[str, Any], who: str | None) -> tuple[int, bool]:
+def queue(kind: str, args: dict[str, Any], who: str | None, lang: str | None = None) -> tuple[int, bool]:
     """The queued or running job of this kind with exactly these arguments, else a new one: (id, new).
     One transaction under the write lock, so two submitters never queue the same work twice."""
     with db.transaction() as cur:
         same = active_same(kind, args, cur=cur)
         if same is not None:
             return same["id"], False
-        return insert(kind, args, who, cur=cur), True
+        return insert(kind, args, who, lang=lang, cur=cur), True
 
 
 def get(job_id: int, *, cur=None) -> dict[str, Any] | None:
@@ -68,15 +68,15 @@ def update(job_id: int, *, cur=None, **values: Any) -> None:
     (cur or db.cursor()).execute(f"UPDATE jobs SET {sets} WHERE id = ?", params + [int(job_id)])
 
 
-def claim(job_id: int, pid: int) -> bool:
-    """Take a queued job for this process (one winner when several try)."""
+def claim(job_id: int, pid: int, device: str | None = None) -> bool:
+    """Take a queued job for this process (one winner when several try), on ``device`` for model work."""
     with db.transaction() as cur:
         state = db.scalar("SELECT state FROM jobs WHERE id = ?", [int(job_id)], cur=cur)
         if state != "queued":
             return False
-        cur.execute("UPDATE jobs SET state = 'running', pid = ?, attempts = attempts + 1, "
+        cur.execute("UPDATE jobs SET state = 'running', pid = ?, device = ?, attempts = attempts + 1, "
                     "started_at = coalesce(started_at, current_timestamp), heartbeat = current_timestamp, "
-                    "message = NULL WHERE id = ?", [pid, int(job_id)])
+                    "message = NULL WHERE id = ?", [pid, device, int(job_id)])
         return True
 
 
@@ -91,6 +91,12 @@ def beat(job_id: int, *, done: int | None = None, total: int | None = None, mess
     with db.transaction() as cur:
         cur.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", params + [int(job_id)])
         return bool(db.scalar("SELECT cancel_requested FROM jobs WHERE id = ?", [int(job_id)], cur=cur))
+
+
+def devices_in_use(*, cur=None) -> list[str]:
+    """The devices running model jobs hold ('cpu', 'cuda:N')."""
+    return [r["device"] for r in db.rows("SELECT device FROM jobs WHERE state = 'running' AND device IS NOT NULL",
+                                         cur=cur)]
 
 
 def orphaned(pid: int, *, cur=None) -> list[dict[str, Any]]:

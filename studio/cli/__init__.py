@@ -16,6 +16,7 @@ import sys
 from typing import Any, Callable
 
 from studio.core.errors import StudioError
+from studio.core.i18n import N_, _, ngettext
 
 # one module per area; each adds its commands
 COMMAND_MODULES = (
@@ -28,24 +29,34 @@ COMMAND_MODULES = (
     "studio.cli.project",
 )
 
+# argparse's own words ("usage:", "the following arguments are required") from our catalog too
+ARGPARSE_WORDS = (N_("usage: "), N_("positional arguments"), N_("options"), N_("show this help message and exit"),
+                  N_("the following arguments are required: %s"), N_("unrecognized arguments: %s"),
+                  N_("invalid choice: %(value)r (choose from %(choices)s)"), N_("expected one argument"),
+                  N_("argument %(argument_name)s: %(message)s"), N_("invalid %(type)s value: %(value)r"),
+                  N_("ambiguous option: %(option)s could match %(matches)s"), N_("not allowed with argument %s"),
+                  N_("one of the arguments %s is required"), N_("expected at least one argument"))
+argparse._ = _
+argparse.ngettext = ngettext
+
 COMMON = argparse.ArgumentParser(add_help=False)
 COMMON.add_argument("--db", default=argparse.SUPPRESS,
-                    help="database file (default: $STUDIO_DB or data/studio.duckdb)")
+                    help=_("database file (default: $STUDIO_DB or data/studio.duckdb)"))
 COMMON.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                    help="print a one-line JSON summary on stdout")
+                    help=_("print a one-line JSON summary on stdout"))
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # unusable input: one line, exit 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, _("{prog}: error: {message}").format(prog=self.prog, message=message) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m studio", parents=[COMMON],
-                     description="Build domain-specific LLMs: import, convert, generate, export, "
-                                 "train, compare. The same functions as the studio's pages.")
+                     description=_("Build domain-specific LLMs: import, convert, generate, export, "
+                                   "train, compare. The same functions as the studio's pages."))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    importer = sub.add_parser("import", help="import exam banks, corpora or training pairs")
+    importer = sub.add_parser("import", help=_("import exam banks, corpora or training pairs"))
     groups = {"import": importer.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)}
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub, groups)
@@ -96,7 +107,8 @@ def run_in_server(argv: list[str]) -> int:
     except SystemExit as done:
         return int(done.code or 0)
     if getattr(args, "db", None):
-        print("error: --db is not used when the studio's server runs the command: it uses its own database",
+        print(_("error: {message}").format(message=_(
+            "--db is not used when the studio's server runs the command: it uses its own database")),
               file=sys.stderr)
         return 2
     return run_parsed(parser, args)
@@ -105,7 +117,7 @@ def run_in_server(argv: list[str]) -> int:
 def run_parsed(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if not getattr(args, "func", None):
         if args.command == "import":
-            parser.exit(2, "python -m studio import: error: say what to import: exam, corpus or pairs\n")
+            parser.exit(2, _("python -m studio import: error: say what to import: exam, corpus or pairs") + "\n")
         parser.print_help()
         return 0 if args.command is None else 2
     if getattr(args, "db", None):
@@ -113,12 +125,12 @@ def run_parsed(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     try:
         summary = args.func(args)
     except StudioError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(_("error: {message}").format(message=err), file=sys.stderr)
         if getattr(args, "json", False) and getattr(err, "summary", None):
             print(json.dumps(err.summary, ensure_ascii=False, default=str))
         return err.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        print(_("error: {message}").format(message=_("interrupted")), file=sys.stderr)
         return 1
     code = int(summary.pop("_exit", 0))  # a command may report failed work with its summary
     if getattr(args, "json", False):

@@ -23,7 +23,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from studio.core import progress
+from studio.core import i18n, labels, progress
+from studio.core.i18n import N_, _
 from studio.service.jobs import Context, kind
 
 QUICK = ("status", "runs", "jobs", "snapshots")
@@ -40,7 +41,7 @@ def _slot(args: dict[str, Any]) -> str:
     return "model" if args.get("argv") and args["argv"][0] in MODEL else "io"
 
 
-@kind("command", "Command", resumable=_resumes, slot=_slot)
+@kind("command", N_("Command"), resumable=_resumes, slot=_slot)
 def command(args: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Run a CLI command inside the server, its output captured and its progress reported to the job."""
     def sink(done=None, total=None, message=None):
@@ -63,7 +64,7 @@ def run_captured(argv: list[str]) -> dict[str, Any]:
         except SystemExit as done:
             code = done.code if isinstance(done.code, int) else 2
         except KeyboardInterrupt:
-            print("error: cancelled", file=sys.stderr)
+            print(_("error: {message}").format(message=_("cancelled")), file=sys.stderr)
             code = 1
     return {"code": code, "stdout": out["out"].getvalue(), "stderr": capture.printable(out["err"].getvalue())}
 
@@ -114,12 +115,14 @@ def forward(info: dict[str, Any], argv: list[str], *, json_out: bool = False) ->
     """Send a command to the server and print what it printed; the exit code is the command's."""
     argv = absolute(_without_db(argv))
     try:
-        reply = _call(info, "POST", "/api/v1/commands", {"argv": argv}, timeout=600)
+        reply = _call(info, "POST", "/api/v1/commands", {"argv": argv, "lang": i18n.current()}, timeout=600)
     except urllib.error.HTTPError as err:
-        print(f"error: the studio's server refused the command ({err.code}): {_reason(err)}", file=sys.stderr)
+        print(_("error: the studio's server refused the command ({code}): {reason}").format(
+            code=err.code, reason=_reason(err)), file=sys.stderr)
         return 2
     except OSError as err:
-        print(f"error: the studio's server at port {info['port']} did not answer: {err}", file=sys.stderr)
+        print(_("error: the studio's server at port {port} did not answer ({reason})").format(
+            port=info["port"], reason=type(err).__name__), file=sys.stderr)
         return 1
     if "job" in reply:
         reply = _follow(info, reply["job"])
@@ -156,7 +159,7 @@ def _follow(info: dict[str, Any], job: dict[str, Any]) -> dict[str, Any] | None:
     """Poll a job to its end with a progress bar on stderr; None when Ctrl-C left it running."""
     from tqdm import tqdm
 
-    bar = tqdm(total=None, desc=f"job {job['id']}", file=sys.stderr, disable=None, leave=False)
+    bar = tqdm(total=None, desc=_("job {id}").format(id=job["id"]), file=sys.stderr, disable=None, leave=False)
     try:
         while job["state"] in ("queued", "running"):
             time.sleep(0.3)
@@ -167,11 +170,12 @@ def _follow(info: dict[str, Any], job: dict[str, Any]) -> dict[str, Any] | None:
                 bar.set_postfix_str(job.get("message") or "", refresh=True)
     except KeyboardInterrupt:
         bar.close()
-        print(f"\nthe job goes on in the studio's server: follow it with `python -m studio jobs`, "
-              f"cancel it with `python -m studio jobs cancel {job['id']}`", file=sys.stderr)
+        print("\n" + _("the job goes on in the studio's server: follow it with `python -m studio jobs`, "
+                       "cancel it with `python -m studio jobs cancel {id}`").format(id=job["id"]), file=sys.stderr)
         return None
     bar.close()
     result = job.get("result") or {}
     if "code" not in result:  # failed before the command could report (a bug, or the server stopped it)
-        return {"code": 1, "stdout": "", "stderr": f"error: {job.get('message') or job['state']}\n"}
+        message = job.get("message") or labels.label("state", job["state"])
+        return {"code": 1, "stdout": "", "stderr": _("error: {message}").format(message=message) + "\n"}
     return result

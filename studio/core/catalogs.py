@@ -12,6 +12,7 @@ catalog. The glossary of domain terms (``locales/glossary.csv``) is what transla
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
@@ -90,8 +91,12 @@ def update() -> dict[str, int]:
     parts = _parts()
     for lang in LOCALES:
         catalog = _read(lang)
-        catalog.update(template, no_fuzzy_matching=True)
+        catalog.update(copy.deepcopy(template), no_fuzzy_matching=True)  # update() adopts its messages
         catalog.obsolete.clear()
+        if lang == "en":  # message ids are the English text: en translates nothing
+            for message in catalog:
+                if message.id:
+                    message.string = ("", "") if isinstance(message.id, tuple) else ""
         if lang == "zh":
             for message in catalog:
                 key = message.id[0] if isinstance(message.id, tuple) else message.id

@@ -10,6 +10,7 @@ import os
 
 from studio.core import settings
 from studio.core.errors import InputError
+from studio.core.i18n import _
 
 
 def api_key(secrets: dict | None = None) -> str | None:
@@ -31,12 +32,12 @@ def get_client(base_url: str | None = None, *, key: str | None = None, timeout: 
 
     base_url = base_url or settings.get("base_url") or None
     if not base_url:
-        raise InputError("no endpoint: give a base URL (or set STUDIO_BASE_URL)")
+        raise InputError(_("no endpoint: give a base URL (or set STUDIO_BASE_URL)"))
     key = key or api_key()
     if not key:
         local = any(h in base_url for h in ("127.0.0.1", "localhost", "[::1]"))
         if not local:
-            raise InputError(f"no API key: set {settings.get('api_key_env')} in the environment "
-                             f"or Streamlit secrets")
+            raise InputError(_("no API key: set {name} in the environment or Streamlit secrets").format(
+                name=settings.get("api_key_env")))
         key = "no-key"
     return openai.OpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=max_retries)

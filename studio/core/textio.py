@@ -6,6 +6,7 @@ Chinese legacy encoding); only then a detector (charset-normalizer) for anything
 from __future__ import annotations
 
 from studio.core.errors import InputError
+from studio.core.i18n import _
 
 SNIFF_BYTES = 1 << 20  # the head of a file that decides its encoding
 
@@ -18,7 +19,7 @@ def detect(head: bytes, name: str = "") -> str:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     if b"\x00" in head:
-        raise InputError("a binary file, not text (it contains NUL bytes)", file=name)
+        raise InputError(_("a binary file, not text (it contains NUL bytes)"), file=name)
     # a head cut at SNIFF_BYTES may end inside a character: judge it up to its last line end
     sample = head if len(head) < SNIFF_BYTES else head[: head.rfind(b"\n") + 1 or len(head)]
     for encoding in ("utf-8", "gb18030"):
@@ -31,7 +32,7 @@ def detect(head: bytes, name: str = "") -> str:
 
     best = from_bytes(head).best()
     if best is None:
-        raise InputError("cannot tell the text encoding (not UTF-8, GBK or another known one)", file=name)
+        raise InputError(_("cannot tell the text encoding (not UTF-8, GBK or another known one)"), file=name)
     return best.encoding
 
 
@@ -41,4 +42,6 @@ def decode(data: bytes, name: str = "") -> tuple[str, str]:
     try:
         return data.decode(encoding), encoding
     except UnicodeDecodeError as err:
-        raise InputError(f"cannot decode as {encoding}: {err.reason} at byte {err.start}", file=name) from None
+        raise InputError(_("the text is not valid {encoding} at byte {offset}").format(encoding=encoding,
+                                                                                      offset=err.start),
+                         file=name) from None

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from studio.core.i18n import _
+
 _job_of: dict[tuple, int] = {}   # (corpus, into, strategy) -> job id submitted from this process
 
 
@@ -28,7 +30,8 @@ def start(corpus: str, into: str, strategy: str, **kwargs) -> tuple:
     for running in jobs.list_jobs(active=True, kind="generate"):
         same = tuple(running["args"].get(k) for k in ("corpus", "into", "strategy")) == key
         if same and running["args"] != args:
-            raise Conflict(f"a {strategy} batch from {corpus!r} into {into!r} is already running (job {running['id']})")
+            raise Conflict(_("a {strategy} batch from {corpus} into {into} is already running (job {id})").format(
+                strategy=strategy, corpus=corpus, into=into, id=running["id"]))
     job = jobs.submit("generate", args, who="page", secrets=secrets)
     _job_of[key] = job["id"]
     return key
@@ -48,7 +51,7 @@ def job(key: tuple) -> dict:
         found = store.batches(limit=20)
         batch = next((b["id"] for b in found if (b["corpus"], b["into_dataset"], b["strategy"]) == key), None)
     return {"running": row["state"] in ("queued", "running"), "batch": batch,
-            "error": row["message"] if row["state"] == "failed" else None, "job": job_id}
+            "error": row["message"] if row["state"] in ("failed", "paused") else None, "job": job_id}
 
 
 def wait_started(key: tuple, timeout: float = 3.0) -> dict:

@@ -9,7 +9,8 @@ then queued again when its kind resumes from committed work (a generation batch 
 A job's ``args`` are JSON and never hold an API key: a key given by a page travels in process memory only
 (``secrets``); a job resumed after a restart reads keys from the server's environment, as the CLI does.
 
-States: queued -> running -> done | failed | cancelled; running -> interrupted (server died) -> queued.
+States: queued -> running -> done | failed | paused | cancelled; running -> interrupted (server died) -> queued.
+``paused``: a generation batch stopped by a failing endpoint (``STUDIO_GENERATE_PAUSE_AFTER``); Retry resumes it.
 """
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from store import jobs as store
+from studio.core import i18n, labels
 from studio.core.errors import InputError, NotFound, StudioError
+from studio.core.i18n import _
 
-STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+STATES = ("queued", "running", "done", "failed", "paused", "cancelled", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class Context:
     def check(self) -> None:
         """Raise ``Cancelled`` when a cancel was asked for (for work without a natural stop point)."""
         if self.stop.is_set():
-            raise Cancelled("cancelled")
+            raise Cancelled(_("cancelled"))
 
 
 def submit(kind_name: str, args: dict[str, Any], *, who: str | None = None,
@@ -94,8 +97,9 @@ def submit(kind_name: str, args: dict[str, Any], *, who: str | None = None,
         from studio.service import kinds  # noqa: F401 - registers the kinds
 
     if kind_name not in KINDS:
-        raise InputError(f"unknown job kind {kind_name!r}; known: {', '.join(sorted(KINDS))}")
-    job_id, new = store.queue(kind_name, args, who)
+        raise InputError(_("unknown job kind {kind}; known: {known}").format(kind=kind_name,
+                                                                          known=", ".join(sorted(KINDS))))
+    job_id, new = store.queue(kind_name, args, who, lang=i18n.current())
     if secrets:
         _secrets.setdefault(job_id, dict(secrets))
     if new:
@@ -110,13 +114,13 @@ def label_of(kind_name: str) -> str:
     from studio.service import kinds  # noqa: F401 - registers the kinds
 
     k = KINDS.get(kind_name)
-    return k.label if k else kind_name
+    return _(k.label) if k else kind_name
 
 
 def get(job_id: int) -> dict[str, Any]:
     found = store.get(int(job_id))
     if found is None:
-        raise NotFound(f"no job {job_id}")
+        raise NotFound(_("no job {id}").format(id=job_id))
     return found
 
 
@@ -128,21 +132,23 @@ def cancel(job_id: int) -> dict[str, Any]:
     """Cancel a queued job at once; ask a running one to stop after the unit in flight."""
     job = get(job_id)
     if job["state"] == "queued":
-        store.update(job["id"], state="cancelled", message="cancelled before it started",
+        store.update(job["id"], state="cancelled", message=_("cancelled before it started"),
                      finished_at=_now())
     elif job["state"] == "running":
-        store.update(job["id"], cancel_requested=True, message="cancelling…")
+        store.update(job["id"], cancel_requested=True, message=_("cancelling…"))
     else:
-        raise InputError(f"job {job_id} is {job['state']}: only a queued or running job can be cancelled")
+        raise InputError(_("job {id} is {state}: only a queued or running job can be cancelled").format(
+            id=job_id, state=labels.label("state", job["state"])))
     return get(job_id)
 
 
 def retry(job_id: int) -> dict[str, Any]:
     """Queue a failed, cancelled or interrupted job again (resumable kinds continue where they stopped)."""
     job = get(job_id)
-    if job["state"] not in ("failed", "cancelled", "interrupted"):
-        raise InputError(f"job {job_id} is {job['state']}: only a failed, cancelled or interrupted job can be retried")
-    store.update(job["id"], state="queued", cancel_requested=False, message="queued again", finished_at=None)
+    if job["state"] not in ("failed", "cancelled", "interrupted", "paused"):
+        raise InputError(_("job {id} is {state}: only a failed, paused, cancelled or interrupted job can be retried").format(
+            id=job_id, state=labels.label("state", job["state"])))
+    store.update(job["id"], state="queued", cancel_requested=False, message=_("queued again"), finished_at=None)
     from studio.service import supervisor
 
     supervisor.ensure_running().wake()
@@ -154,7 +160,7 @@ def wait(job_id: int, timeout: float | None = None, poll: float = 0.1) -> dict[s
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         job = get(job_id)
-        if job["state"] in ("done", "failed", "cancelled") or (deadline and time.monotonic() > deadline):
+        if job["state"] in ("done", "failed", "paused", "cancelled") or (deadline and time.monotonic() > deadline):
             return job
         time.sleep(poll)
 
@@ -168,12 +174,13 @@ def recover(pid: int | None = None) -> list[int]:
     again = []
     for job in store.orphaned(pid):
         k = KINDS.get(job["kind"])
-        if k is not None and k.resumes(job["args"]) and not job["cancel_requested"]:
-            store.update(job["id"], state="queued", message="resumed after a restart of the server")
-            again.append(job["id"])
-        else:
-            store.update(job["id"], state="interrupted", finished_at=_now(),
-                         message="interrupted by a restart of the server; retry to run it again")
+        with i18n.using(job.get("lang")):
+            if k is not None and k.resumes(job["args"]) and not job["cancel_requested"]:
+                store.update(job["id"], state="queued", message=_("resumed after a restart of the server"))
+                again.append(job["id"])
+            else:
+                store.update(job["id"], state="interrupted", finished_at=_now(),
+                             message=_("interrupted by a restart of the server; retry to run it again"))
     return again
 
 
@@ -181,23 +188,32 @@ def execute(job: dict[str, Any]) -> None:
     """Run one claimed job to its end in this thread, recording the outcome (never raises)."""
     import logging
 
+    from studio.train import devices
+
     k = KINDS[job["kind"]]
     ctx = running[job["id"]] = Context(job["id"], _secrets.get(job["id"]))
+    i18n.set_lang(job.get("lang"))  # this worker thread writes the job's messages in its starter's language
+    devices.assigned.set(job.get("device"))
     try:
         result = k.run(job["args"], ctx) or {}
     except Cancelled:
-        store.update(job["id"], state="cancelled", message="cancelled", finished_at=_now())
+        store.update(job["id"], state="cancelled", message=_("cancelled"), finished_at=_now())
     except StudioError as err:
-        store.update(job["id"], state="failed", message=str(err), finished_at=_now(),
-                     result=getattr(err, "summary", None))
+        summary = getattr(err, "summary", None)
+        paused = isinstance(summary, dict) and summary.get("state") == "paused"  # a failing endpoint
+        store.update(job["id"], state="paused" if paused else "failed", message=str(err), finished_at=_now(),
+                     result=summary)
     except Exception as err:  # a bug: the traceback goes to the server log, one line to the job
         logging.getLogger(__name__).exception("job %s (%s) failed", job["id"], job["kind"])
-        store.update(job["id"], state="failed", message=f"{type(err).__name__}: {err}", finished_at=_now())
+        store.update(job["id"], state="failed", finished_at=_now(), message=_(
+            "the job stopped on an unexpected error ({error}); the server's log has the details").format(
+                error=type(err).__name__))
     else:
         cancelled = ctx.stop.is_set() or bool(get(job["id"])["cancel_requested"])
         failed = bool(result.get("code"))  # a command that exited 1 or 2 failed, whatever it printed
         state = "cancelled" if cancelled else "failed" if failed else "done"
-        message = result.get("message") or (_last_line(result.get("stderr")) if failed else None) or state
+        message = (result.get("message") or (_last_line(result.get("stderr")) if failed else None)
+                   or labels.label("state", state))
         store.update(job["id"], state=state, result=result, message=message, finished_at=_now())
     finally:
         _secrets.pop(job["id"], None)

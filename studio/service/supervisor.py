@@ -2,8 +2,8 @@
 
 Every tick it (1) mirrors fine-tune runs from their folders (a trainer that died is marked failed, the
 next queued run starts: ``studio.train.supervisor.refresh``), (2) claims queued jobs and runs each in a
-worker thread: ``model`` jobs one at a time (the device slot; on CPU there is one), ``io`` jobs up to
-``IO_SLOTS`` side by side, and (3) beats the heartbeat of the jobs it runs. The server starts it in its
+worker thread: ``model`` jobs where the device queue places them (``studio.train.devices``: one line with
+the fine-tunes; on CPU one slot, on GPUs one free GPU each), ``io`` jobs up to ``IO_SLOTS`` side by side, and (3) beats the heartbeat of the jobs it runs. The server starts it in its
 lifespan (after ``jobs.recover()``); a process without a server (tests, a page under AppTest) starts it
 on the first ``jobs.submit``.
 
@@ -58,12 +58,12 @@ class Supervisor(threading.Thread):
             self._wake.clear()
 
     def tick(self) -> None:
+        from studio.train import supervisor as runs
+
         now = time.monotonic()
         if now - self._runs_at >= RUNS_EVERY_S:
             self._runs_at = now
-            from studio.train import supervisor as runs
-
-            runs.refresh()
+            runs.refresh(advance_queue=False)
         self.workers = {j: w for j, w in self.workers.items() if w[0].is_alive()}
         from studio.service import jobs
 
@@ -73,17 +73,23 @@ class Supervisor(threading.Thread):
         self._start_queued()
 
     def _start_queued(self) -> None:
+        """Start queued io jobs while io slots are free, and queued model jobs where the device queue
+        (one line with the fine-tunes, oldest first) places them."""
         from studio.service import jobs, kinds  # noqa: F401 - registers the kinds
+        from studio.train import supervisor as runs
 
-        for job in reversed(store.list_jobs(states=("queued",), limit=50)):   # oldest first
-            k = jobs.KINDS.get(job["kind"])
-            if k is None:
+        queued = [j for j in reversed(store.list_jobs(states=("queued",), limit=50)) if j["kind"] in jobs.KINDS]
+        model = [j for j in queued if jobs.KINDS[j["kind"]].slot_for(j["args"]) == "model"]
+        with runs.lock:
+            plan = runs.advance(model)
+        for job in queued:
+            slot = jobs.KINDS[job["kind"]].slot_for(job["args"])
+            spot = plan.get(job["id"]) if slot == "model" else None
+            if slot == "model" and spot is None:
                 continue
-            busy = [slot for _, slot in self.workers.values()]
-            slot = k.slot_for(job["args"])
-            if (slot == "model" and "model" in busy) or (slot == "io" and busy.count("io") >= IO_SLOTS):
+            if slot == "io" and [s for _, s in self.workers.values()].count("io") >= IO_SLOTS:
                 continue
-            if not store.claim(job["id"], os.getpid()):
+            if not store.claim(job["id"], os.getpid(), device=spot):
                 continue
             job = store.get(job["id"])
             t = threading.Thread(target=jobs.execute, args=(job,), name=f"job-{job['id']}-{job['kind']}",

@@ -5,16 +5,16 @@ every ``refresh()`` this module mirrors ``status.json`` and ``metrics.jsonl`` in
 ``run_metrics`` tables (the app is the only database writer) and starts queued runs.
 
 Decisions:
-- The queue runs one run per device at a time: ``cpu``, or the set of CUDA devices a run uses; a run
-  whose device is busy waits as ``queued`` and starts on a later ``refresh()`` (the app polls; the CLI
-  polls while it follows a run). Queued runs start oldest first.
+- The device queue (``studio.train.devices``): a run waits as ``queued`` until the devices it needs are
+  free (one ``cpu`` slot, or N free GPUs placed at launch with ``CUDA_VISIBLE_DEVICES``), in one line with
+  the server's model jobs; it starts on a later ``refresh()`` / ``advance()`` (the server's supervisor
+  every 2 s; the CLI while it follows a run). Oldest first.
 - A run is alive when its process exists, is not a zombie, runs ``trainers.sft`` or ``accelerate``,
   and its heartbeat is fresher than ``STALE_S``. A process gone without a final state is ``failed``
   with its last log lines; one alive but silent for ``STALE_S`` is stopped and ``failed``.
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
 import time
@@ -25,6 +25,8 @@ from typing import Any
 from store import db
 from store import runs as store
 from studio.core import settings
+from studio.core.i18n import _
+from studio.train import devices
 from trainers import launcher, runfolder, sft
 
 STALE_S = 90.0          # a heartbeat older than this (the trainer beats every 2 s) means a hung process
@@ -40,30 +42,15 @@ _exit_codes: dict[str, int] = {}              # run id -> exit status of a child
 # ------------------------------------------------------------------------------------------ devices
 
 def gpu_count() -> int:
-    """CUDA devices on this machine (``nvidia-smi -L``; no torch import)."""
-    exe = shutil.which("nvidia-smi")
-    if not exe:
-        return 0
-    try:
-        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return 0
-    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+    """GPUs the studio may use (``STUDIO_GPUS``, else ``nvidia-smi -L``; no torch import)."""
+    return len(devices.gpus())
 
 
 def device_of(cfg: sft.Config, gpus: int | None = None) -> str:
-    """The device key a run occupies: ``cpu`` or ``cuda:0,1``."""
-    gpus = gpu_count() if gpus is None else gpus
-    if cfg.device == "cpu" or gpus == 0:
-        return "cpu"
-    n = max(1, min(cfg.num_processes, gpus))
-    return "cuda:" + ",".join(str(i) for i in range(n))
-
-
-def _overlap(a: str, b: str) -> bool:
-    if a == "cpu" or b == "cpu":
-        return a == b
-    return bool(set(a.split(":", 1)[1].split(",")) & set(b.split(":", 1)[1].split(",")))
+    """What a run needs while it waits: ``cpu`` or ``cuda*N`` (where it runs is decided at launch)."""
+    if gpus == 0:
+        return devices.CPU
+    return devices.requirement(cfg.device, cfg.num_processes)
 
 
 def epoch_seconds(ts) -> float | None:
@@ -73,44 +60,39 @@ def epoch_seconds(ts) -> float | None:
 
 # -------------------------------------------------------------------------------- launch and queue
 
-def _busy(device: str, exclude: str | None = None) -> bool:
-    return any(r["id"] != exclude and r["state"] in ("starting", "running") and _overlap(r["device"] or "cpu", device)
-               for r in store.active())
-
-
 def launch_or_queue(row: dict[str, Any]) -> None:
-    """Launch a run now, or mark it ``queued`` when its device is busy or an older run waits for it."""
-    device = row["device"] or "cpu"
-    if _busy(device, exclude=row["id"]) or any(
-            r["state"] == "queued" and r["id"] != row["id"] and _overlap(r["device"] or "cpu", device)
-            and r["created_at"] < row["created_at"] for r in store.active()):
-        store.update(row["id"], state="queued", error=None)
-    else:
-        _launch(row)
+    """Put a run in the device queue and start whatever can start: it launches now when devices are free
+    and nothing older waits for them, else it stays ``queued``."""
+    store.update(row["id"], state="queued", error=None)
+    with lock:
+        advance()
 
 
-def _launch(row: dict[str, Any]) -> None:
+def _launch(row: dict[str, Any], spot: str) -> None:
     folder = Path(row["dir"])
     cfg = sft.load_config(folder / "config.json")
     cmd = launcher.command(folder / "config.json", num_processes=cfg.num_processes, deepspeed=cfg.deepspeed)
-    device = row["device"] or "cpu"
-    gpus = device.split(":", 1)[1] if device.startswith("cuda:") else ""
+    gpus = spot.split(":", 1)[1] if spot.startswith("cuda:") else ""
     proc = launcher.launch(cmd, folder, gpus=gpus)
     _children[row["id"]] = proc
     store.update(row["id"], state="starting", pid=proc.pid, command=launcher.shown(cmd), error=None,
-                 started_at=datetime.now(), finished_at=None, heartbeat=None)
+                 device=spot, started_at=datetime.now(), finished_at=None, heartbeat=None)
 
 
-def _advance_queue() -> None:
-    busy = [r["device"] or "cpu" for r in store.active() if r["state"] in ("starting", "running")]
-    for r in store.active():
-        if r["state"] != "queued":
-            continue
-        device = r["device"] or "cpu"
-        if any(_overlap(device, b) for b in busy):
-            continue
-        _launch(r)
-        busy.append(device)
+def advance(model_jobs: list[dict[str, Any]] | None = None) -> dict[int, str | None]:
+    """Start the queued runs the device queue places now (oldest first, with the queued ``model_jobs`` of
+    the server in the same line); return where each of those model jobs goes (None: it waits)."""
+    plan = devices.forecast(devices.waiting(model_jobs))
+    queued = {r["id"]: r for r in store.active() if r["state"] == "queued"}
+    for (what, key), spot in plan.items():
+        if what == "run" and spot is not None and key in queued:
+            _launch(queued[key], spot)
+    return {key: spot for (what, key), spot in plan.items() if what == "job"}
+
+
+def planned() -> dict[str, str | None]:
+    """Where each queued run will go when the queue next moves (None: it waits for a device)."""
+    return {key: spot for (what, key), spot in devices.forecast(devices.waiting()).items() if what == "run"}
 
 
 # ---------------------------------------------------------------------------- poll, ingest, re-attach
@@ -212,14 +194,16 @@ def _live_or_failed(row: dict[str, Any], status: dict[str, Any] | None, launched
                 "eval_loss": losses["eval_loss"]}
     if alive:  # hung: no heartbeat for too long
         launcher.stop(int((status or {}).get("pid") or row["pid"]), 9)
-        reason = f"no heartbeat for {age:.0f} s; the process was stopped"
+        reason = _("no heartbeat for {seconds} s; the process was stopped").format(seconds=f"{age:.0f}")
     else:
-        reason = "the trainer process ended without a final state (killed, or out of memory?)"
+        reason = _("the trainer process ended without a final state (killed, or out of memory?)")
         code = _exit_codes.pop(row["id"], None)
         if code is not None and code < 0:
-            reason = f"the trainer process was killed by signal {-code} ({_signal_name(-code)})"
+            reason = _("the trainer process was killed by signal {number} ({name})").format(
+                number=-code, name=_signal_name(-code))
     last = runfolder.tail(Path(row["dir"]) / "log.txt", 8)
-    return {"state": "failed", "error": f"{reason}; last log lines:\n{last}" if last else reason,
+    return {"state": "failed", "error": _("{reason}; last log lines:").format(reason=reason) + f"\n{last}"
+            if last else reason,
             "step": _last_step(row["dir"], status), "final_loss": losses["final_loss"],
             "eval_loss": losses["eval_loss"], "finished_at": datetime.now()}
 
@@ -235,8 +219,8 @@ def _stalled(run_id: str, status: dict[str, Any] | None, now: float) -> str | No
     after = float(settings.get("stall_after_s") or 0)
     idle = now - seen[1]
     if after and idle > after:
-        return (f"stalled: no training step for {idle / 60:.0f} min at step {step}, though the process is alive; "
-                f"look at its log, or cancel it")
+        return _("stalled: no training step for {minutes} min at step {step}, though the process is alive; "
+                 "look at its log, or cancel it").format(minutes=f"{idle / 60:.0f}", step=step)
     return None
 
 
@@ -251,16 +235,19 @@ def _last_step(run_dir: str, status: dict[str, Any] | None) -> int:
     return max(steps)
 
 
-def refresh() -> list[dict[str, Any]]:
+def refresh(advance_queue: bool = True) -> list[dict[str, Any]]:
     """Poll every active run's folder into the database, mark dead runs failed, start queued runs.
 
-    Called by the pages (and on app start: re-attach), by ``studio runs`` and while the CLI follows a run.
+    Called by the server's supervisor every 2 s (which advances the queue itself, with its model jobs in
+    line: ``advance_queue=False``), on server start (re-attach), by ``studio runs`` and while the CLI
+    follows a run.
     """
     with lock:
         now = time.time()
         for row in store.active():
             _sync(row, now)
-        _advance_queue()
+        if advance_queue:
+            advance()
         # a run that just ended: ingest its last metrics lines once more
         for row in store.list_all()[:50]:
             if row["state"] in FINAL:
