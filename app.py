@@ -1,37 +1,39 @@
 """The studio: Streamlit entry point. Navigation over pages/, nothing else."""
 import streamlit as st
 
-from pages.ui import start
-from studio.core.i18n import _
+from pages.ui import signed_in, start
+from studio.core.i18n import N_, _
 
 start()  # first: it sets this run's language, which every title below is shown in
 st.set_page_config(page_title=_("LLM Studio"), page_icon=":material/school:", layout="wide")
 
-# Each workflow step adds its page to its section once its capability is real.
+# Each workflow step adds its page to its section once its capability is real: (file stem, title, icon).
 PAGES = {
-    _("Project"): [
-        st.Page("pages/home.py", title=_("Home"), icon=":material/home:", default=True),
-        st.Page("pages/jobs.py", title=_("Jobs"), icon=":material/pending_actions:"),
+    N_("Project"): [("home", N_("Home"), "home"), ("jobs", N_("Jobs"), "pending_actions"),
+                    ("users", N_("Users"), "group")],
+    N_("Data"): [
+        ("import_exam", N_("Import exam bank"), "quiz"), ("questions", N_("Exam questions"), "edit_note"),
+        ("import_corpus", N_("Import corpus"), "article"), ("convert", N_("Convert"), "transform"),
+        ("generate", N_("Generate"), "auto_awesome"), ("review", N_("Review"), "fact_check"),
+        ("datasets", N_("Datasets"), "table_view"), ("snapshots", N_("Snapshots"), "photo_camera"),
+        ("export", N_("Export"), "download"),
     ],
-    _("Data"): [
-        st.Page("pages/import_exam.py", title=_("Import exam bank"), icon=":material/quiz:"),
-        st.Page("pages/questions.py", title=_("Exam questions"), icon=":material/edit_note:"),
-        st.Page("pages/import_corpus.py", title=_("Import corpus"), icon=":material/article:"),
-        st.Page("pages/convert.py", title=_("Convert"), icon=":material/transform:"),
-        st.Page("pages/generate.py", title=_("Generate"), icon=":material/auto_awesome:"),
-        st.Page("pages/review.py", title=_("Review"), icon=":material/fact_check:"),
-        st.Page("pages/datasets.py", title=_("Datasets"), icon=":material/table_view:"),
-        st.Page("pages/snapshots.py", title=_("Snapshots"), icon=":material/photo_camera:"),
-        st.Page("pages/export.py", title=_("Export"), icon=":material/download:"),
-    ],
-    _("Train"): [
-        st.Page("pages/train.py", title=_("Train"), icon=":material/model_training:"),
-        st.Page("pages/runs.py", title=_("Runs"), icon=":material/monitoring:"),
-    ],
-    _("Evaluate"): [
-        st.Page("pages/compare.py", title=_("Compare"), icon=":material/compare:"),
-        st.Page("pages/results.py", title=_("Results"), icon=":material/leaderboard:"),
-    ],
+    N_("Train"): [("train", N_("Train"), "model_training"), ("runs", N_("Runs"), "monitoring")],
+    N_("Evaluate"): [("compare", N_("Compare"), "compare"), ("results", N_("Results"), "leaderboard")],
 }
 
-st.navigation({section: pages for section, pages in PAGES.items() if pages}).run()
+
+def allowed(stem: str) -> bool:
+    """Every page but Users without accounts; with accounts, what the signed-in role may use."""
+    from studio.service.accounts import may_open
+
+    return stem != "users" if user is None else may_open(user, stem)
+
+
+user = signed_in()  # None without accounts; with accounts, nobody gets past the sign-in without one
+navigation = {
+    _(section): [st.Page(f"pages/{stem}.py", title=_(title), icon=f":material/{icon}:", default=stem == "home")
+                 for stem, title, icon in pages if allowed(stem)]
+    for section, pages in PAGES.items()
+}
+st.navigation({section: pages for section, pages in navigation.items() if pages}).run()

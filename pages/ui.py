@@ -59,6 +59,34 @@ def language() -> str:
     return lang
 
 
+def signed_in() -> dict | None:
+    """The signed-in account (None while the studio has no accounts); without a valid session, a link to the
+    sign-in page and nothing else. The session cookie is re-checked at most every 30 s per browser tab."""
+    import time
+
+    from studio.core.i18n import _
+    from studio.service import accounts
+
+    cookie = st.context.cookies.get(accounts.COOKIE)
+    seen = st.session_state.get("_account")
+    if seen and seen["cookie"] == cookie and time.monotonic() - seen["at"] < 30:
+        user = seen["user"]
+    elif not accounts.enabled():
+        return None
+    else:
+        user = accounts.from_cookie(cookie)
+        st.session_state["_account"] = {"cookie": cookie, "user": user, "at": time.monotonic()}
+    if user is None:
+        st.title(_("Sign in"))
+        st.info(_("This studio has accounts: sign in to use it (your session may have ended)."))
+        st.markdown(f'<a href="/login" target="_self">{_("Sign in")}</a>', unsafe_allow_html=True)
+        st.stop()
+    with st.sidebar:
+        st.caption(_("Signed in as {name} ({role})").format(name=user["name"], role=accounts.role_label(user["role"])))
+        st.markdown(f'<a href="/logout" target="_self">{_("Sign out")}</a>', unsafe_allow_html=True)
+    return user
+
+
 @contextmanager
 def shown_errors():
     """Show a StudioError as one st.error; anything else is a bug and keeps its traceback."""

@@ -64,10 +64,10 @@ def held_database(path: Path):
         holder.wait()
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path = ROOT):
-    """Run ``python -m studio ARGS`` in a fresh process; return the CompletedProcess."""
+def run_cli(*args: str, env: dict | None = None, cwd: Path = ROOT, input: str | None = None):
+    """Run ``python -m studio ARGS`` in a fresh process (``input`` on its stdin); return the CompletedProcess."""
     import subprocess
 
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "studio", *args], cwd=cwd, env=full_env,
+    return subprocess.run([sys.executable, "-m", "studio", *args], cwd=cwd, env=full_env, input=input,
                           capture_output=True, text=True, timeout=600)

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "studio.cli.train",
     "studio.cli.compare",
     "studio.cli.project",
+    "studio.cli.users",
 )
 
 # argparse's own words ("usage:", "the following arguments are required") from our catalog too
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             return remote.forward(server, argv, json_out=bool(getattr(args, "json", False)))
     try:
-        return run_parsed(parser, args)
+        return run_parsed(parser, args, check_user=True)
     finally:
         from store import db
 
@@ -114,7 +115,18 @@ def run_in_server(argv: list[str]) -> int:
     return run_parsed(parser, args)
 
 
-def run_parsed(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _check_user(args: argparse.Namespace) -> None:
+    """With accounts, the CLI acts as ``STUDIO_TOKEN`` or ``STUDIO_USER``/``STUDIO_PASSWORD``, and only as
+    far as that account's role allows (``serve`` is the machine owner's and needs no account)."""
+    if args.command == "serve":
+        return
+    from studio.service import accounts
+
+    user = accounts.cli_user([args.command])
+    accounts.check_command(user, [args.command, getattr(args, "action", None) or ""])
+
+
+def run_parsed(parser: argparse.ArgumentParser, args: argparse.Namespace, check_user: bool = False) -> int:
     if not getattr(args, "func", None):
         if args.command == "import":
             parser.exit(2, _("python -m studio import: error: say what to import: exam, corpus or pairs") + "\n")
@@ -123,6 +135,8 @@ def run_parsed(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     if getattr(args, "db", None):
         os.environ["STUDIO_DB"] = args.db  # every studio function reads the database path from here
     try:
+        if check_user:
+            _check_user(args)
         summary = args.func(args)
     except StudioError as err:
         print(_("error: {message}").format(message=err), file=sys.stderr)

@@ -92,10 +92,14 @@ def server_for(db: str | None) -> dict[str, Any] | None:
 
 
 def _call(info: dict[str, Any], method: str, path: str, body: dict | None = None, timeout: float = 30) -> dict:
+    headers = {"Authorization": f"Bearer {info['token']}", "Content-Type": "application/json"}
+    # with accounts the server acts as the CLI's account (never the password in a command line or a log)
+    for var, header in (("STUDIO_TOKEN", "X-Studio-Token"), ("STUDIO_USER", "X-Studio-User"),
+                        ("STUDIO_PASSWORD", "X-Studio-Password")):
+        if os.environ.get(var):
+            headers[header] = os.environ[var]
     req = urllib.request.Request(f"http://{info['host']}:{info['port']}{path}", method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Authorization": f"Bearer {info['token']}",
-                                          "Content-Type": "application/json"})
+                                 data=json.dumps(body).encode() if body is not None else None, headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as reply:
         return json.loads(reply.read().decode("utf-8"))
 
@@ -117,8 +121,12 @@ def forward(info: dict[str, Any], argv: list[str], *, json_out: bool = False) ->
     try:
         reply = _call(info, "POST", "/api/v1/commands", {"argv": argv, "lang": i18n.current()}, timeout=600)
     except urllib.error.HTTPError as err:
-        print(_("error: the studio's server refused the command ({code}): {reason}").format(
-            code=err.code, reason=_reason(err)), file=sys.stderr)
+        reason = _reason(err)
+        if err.code in (401, 403):  # not signed in, or the role may not: the account's words, exit 2
+            print(_("error: {message}").format(message=reason), file=sys.stderr)
+        else:
+            print(_("error: the studio's server refused the command ({code}): {reason}").format(
+                code=err.code, reason=reason), file=sys.stderr)
         return 2
     except OSError as err:
         print(_("error: the studio's server at port {port} did not answer ({reason})").format(

@@ -77,6 +77,8 @@ def browser(tmp_path):
                  "--disable-dev-shm-usage", "--window-size=1400,1000", "--lang=zh-CN",
                  f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         options.add_argument(flag)
+    options.add_argument("--accept-lang=zh-CN,zh")
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})  # navigator.language
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
     yield driver
