@@ -10,7 +10,7 @@ st.set_page_config(page_title=_("LLM Studio"), page_icon=":material/school:", la
 # Each workflow step adds its page to its section once its capability is real: (file stem, title, icon).
 PAGES = {
     N_("Project"): [("home", N_("Home"), "home"), ("jobs", N_("Jobs"), "pending_actions"),
-                    ("users", N_("Users"), "group")],
+                    ("users", N_("Users"), "group"), ("tasks", N_("My tasks"), "assignment")],
     N_("Data"): [
         ("import_exam", N_("Import exam bank"), "quiz"), ("questions", N_("Exam questions"), "edit_note"),
         ("import_corpus", N_("Import corpus"), "article"), ("convert", N_("Convert"), "transform"),
@@ -19,7 +19,8 @@ PAGES = {
         ("export", N_("Export"), "download"),
     ],
     N_("Train"): [("train", N_("Train"), "model_training"), ("runs", N_("Runs"), "monitoring")],
-    N_("Evaluate"): [("compare", N_("Compare"), "compare"), ("results", N_("Results"), "leaderboard")],
+    N_("Evaluate"): [("compare", N_("Compare"), "compare"), ("results", N_("Results"), "leaderboard"),
+                     ("playground", N_("Playground"), "chat"), ("reports", N_("Reports"), "table_chart")],
 }
 
 
@@ -36,4 +37,4 @@ navigation = {
                  for stem, title, icon in pages if allowed(stem)]
     for section, pages in PAGES.items()
 }
-st.navigation({section: pages for section, pages in navigation.items() if pages}).run()
+st.navigation({section: pages for section, pages in navigation.items() if pages}, expanded=True).run()

@@ -1,20 +1,29 @@
-"""Batched multi-adapter generation against the naive loop, in the same run.
+"""All LoRA adapters in one batch, against what people script with peft, in the same run.
 
-3 LoRA adapters x 64 prompts on the tiny demo model, greedy, 32 new tokens:
+K = 4 LoRA adapters x N = 32 prompts, greedy, on a locally built random-init model of ~102M parameters
+(LlamaConfig: 12 layers, hidden 768; the demo model's character tokenizer, ~22.6k entries), end to end
+including loads; every approach may put up to ``--batch`` rows (default 128) into one generate call:
 
-- batched: ``studio.inference.Engine``: the base model loaded once, the three adapters loaded onto it by
-  name and switched per batch, prompts batched (left padding, similar lengths together);
-- naive: per system, load the base model and the adapter (``PeftModel.from_pretrained``), then
-  generate one prompt at a time.
+- engine: ``studio.evaluate.inference.Engine``: the base loaded once, the four adapters loaded into one
+  PeftModel by name, and all K*N rows generated in mixed batches (peft ``adapter_names`` per row);
+- script (a): what a peft user scripts: for each adapter, load base + adapter and generate its N prompts
+  batched;
+- switching (b): one shared base, the adapters loaded by name once, ``set_adapter`` per adapter, its N
+  prompts generated batched.
 
-Each approach runs in its own child process so its peak memory (max RSS) is its own; the time counted
-is from loading the model to the last output (imports excluded), on one torch thread each. The ratio
-is of CPU time (``time.process_time``): on a shared machine wall-clock time swings with other load;
-the wall-clock ratio is printed too. Both approaches must give the same outputs.
+A per-adapter approach cannot fill a batch beyond its N prompts; the engine fills it with the rows of all
+adapters: fewer, fuller generate calls, so fewer decode steps in all (each step's fixed cost: Python,
+kernel launches, reading the weights, spread over more rows). The loads add to (a).
 
-    .venv/bin/python benchmarks/bench_compare.py [--quick]
+Each approach runs in its own child process (its own peak memory; imports excluded from the time) with
+the same torch thread count (``--threads``, default 1: on a shared machine a second thread mostly waits
+for a core). ``ratio`` is of CPU time (``time.process_time``), which other load on the machine skews less
+than wall-clock time; the wall-clock ratios are printed too. Outputs (token ids through end-of-sequence)
+must be identical across the three.
 
-Ends with one JSON line: {"bench": "compare", "ratio": naive CPU s / batched CPU s, "target": 5, "better": "higher", ...}
+    .venv/bin/python benchmarks/bench_compare.py [--quick] [--threads N] [--batch B] [--new-tokens T]
+
+Ends with one JSON line: {"bench": "compare", "ratio": script CPU s / engine CPU s, "target": 2.0, ...}
 """
 from __future__ import annotations
 
@@ -33,126 +42,208 @@ sys.path.insert(0, str(ROOT))
 TOPICS = ["雷雨天气巡视", "高压设备接地", "线路停电检修", "安全帽佩戴", "绝缘靴", "验电器使用", "工作票签发", "倒闸操作"]
 FORMS = ["请解释{}的要求", "{}时应注意什么？", "简述{}的步骤", "{}有哪些规定", "为什么要{}", "{}的常见错误是什么",
          "如何检查{}", "{}的依据条款是什么"]
+BASELINE = "per-adapter peft script: load base + adapter and generate batched, per adapter"
 
 
 def make_prompts(n: int) -> list[str]:
     return [FORMS[i % len(FORMS)].format(TOPICS[(i // len(FORMS)) % len(TOPICS)]) + "。" * (i % 3) for i in range(n)]
 
 
-def prepare(folder: Path, adapters: int) -> dict:
-    """The tiny model and LoRA adapters with random, non-zero B (so every system answers differently)."""
+def prepare(folder: Path, adapters: int, *, layers: int, hidden: int) -> dict:
+    """A random-init Llama model (the demo tokenizer) and LoRA adapters with random, non-zero weights."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        LlamaConfig,
+        LlamaForCausalLM,
+    )
 
     from studio.train.demo_model import build
 
+    build(folder / "tiny", layers=1, hidden=64)
+    tok = AutoTokenizer.from_pretrained(folder / "tiny")
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 8 // 3,
+                         num_hidden_layers=layers, num_attention_heads=hidden // 64,
+                         num_key_value_heads=hidden // 64, max_position_embeddings=1024, initializer_range=0.05,
+                         tie_word_embeddings=True, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id)
+    model = LlamaForCausalLM(config)
+    params = sum(p.numel() for p in model.parameters())
     base = folder / "model"
-    build(base)
+    model.save_pretrained(base)
+    tok.save_pretrained(base)
     paths = []
     for i in range(adapters):
         torch.manual_seed(100 + i)
-        model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
-                               LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
-                                          init_lora_weights=False))
+        peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                                    LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
+                                               init_lora_weights=False))
         out = folder / f"adapter-{i}"
-        model.save_pretrained(out)
+        peft_model.save_pretrained(out)
         paths.append(str(out))
-    return {"base": str(base), "adapters": paths}
+    return {"base": str(base), "adapters": paths, "params": params}
 
 
-def run_batched(base: str, adapters: list[str], prompts: list[str], max_new: int, batch: int) -> dict:
-    import peft  # noqa: F401 - imports are excluded from the timing, as in run_naive
-    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+def _trim(row: list[int], eos: int | None) -> list[int]:
+    return row[:row.index(eos) + 1] if eos is not None and eos in row else row
 
+
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def run_engine(spec: dict, prompts: list[str]) -> dict:
     from studio.evaluate import inference
 
-    t0, c0 = time.perf_counter(), time.process_time()
-    eng = inference.Engine(base)
-    decode = inference.decode_settings("greedy", max_new_tokens=max_new)
-    items = [{"prompt": p} for p in prompts]
-    outputs = {}
-    for i, folder in enumerate(adapters):
-        system = inference.System(f"adapter-{i}", base, "lora", folder, f"adapter-{i}")
-        outputs[system.id] = eng.generate(system, items, decode, batch_size=batch)
+    t0, c0 = _clock()
+    eng = inference.Engine(spec["base"])
+    decode = inference.decode_settings("greedy", max_new_tokens=spec["max_new"])
+    systems = [inference.System(f"adapter-{i}", spec["base"], "lora", folder, f"adapter-{i}")
+               for i, folder in enumerate(spec["adapters"])]
+    found = eng.generate_systems(systems, [{"prompt": p} for p in prompts], decode, batch_size=spec["batch"])
+    outputs = {sid: [list(a.token_ids) for a in answers] for sid, answers in found.items()}
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "outputs": outputs,
-            "base_loads": eng.stats["base_loads"]}
+            "base_loads": eng.stats["base_loads"], "generate_calls": eng.stats["batches"]}
 
 
-def run_naive(base: str, adapters: list[str], prompts: list[str], max_new: int) -> dict:
+def _generate(model, tok, prompts: list[str], spec: dict) -> list[list[int]]:
+    """A peft user's batched generation: chat template, left padding, greedy, chunks of ``batch``."""
     import torch
+
+    texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+             for p in prompts]
+    out = []
+    for start in range(0, len(texts), spec["batch"]):
+        enc = tok(texts[start:start + spec["batch"]], return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.inference_mode():
+            gen = model.generate(**enc, max_new_tokens=spec["max_new"], do_sample=False, temperature=None, top_p=None,
+                                 top_k=None, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        out += [_trim(row, tok.eos_token_id) for row in gen[:, enc["input_ids"].shape[1]:].tolist()]
+    return out
+
+
+def run_script(spec: dict, prompts: list[str]) -> dict:
+    """(a) for each adapter: load the base and the adapter, generate batched."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    t0, c0 = time.perf_counter(), time.process_time()
-    outputs, loads = {}, 0
-    for i, folder in enumerate(adapters):
-        tok = AutoTokenizer.from_pretrained(base)
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), folder).eval()
-        loads += 1
-        outs = []
-        for p in prompts:
-            text = tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-            enc = tok(text, return_tensors="pt", add_special_tokens=False)
-            with torch.inference_mode():
-                out = model.generate(**enc, max_new_tokens=max_new, do_sample=False, pad_token_id=tok.pad_token_id,
-                                     eos_token_id=tok.eos_token_id, temperature=None, top_p=None, top_k=None)
-            outs.append(tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip())
-        outputs[f"adapter-{i}"] = outs
+    t0, c0 = _clock()
+    outputs, calls = {}, 0
+    for i, folder in enumerate(spec["adapters"]):
+        tok = AutoTokenizer.from_pretrained(spec["base"], padding_side="left")
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(spec["base"]), folder).eval()
+        outputs[f"adapter-{i}"] = _generate(model, tok, prompts, spec)
+        calls += -(-len(prompts) // spec["batch"])
         del model
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "outputs": outputs,
-            "base_loads": loads}
+            "base_loads": len(spec["adapters"]), "generate_calls": calls}
+
+
+def run_switching(spec: dict, prompts: list[str]) -> dict:
+    """(b) one shared base, every adapter loaded by name, ``set_adapter`` per adapter, generate batched."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    t0, c0 = _clock()
+    tok = AutoTokenizer.from_pretrained(spec["base"], padding_side="left")
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(spec["base"]), spec["adapters"][0],
+                                      adapter_name="adapter-0")
+    for i, folder in enumerate(spec["adapters"][1:], start=1):
+        model.load_adapter(folder, adapter_name=f"adapter-{i}")
+    model.eval()
+    outputs, calls = {}, 0
+    for i in range(len(spec["adapters"])):
+        model.set_adapter(f"adapter-{i}")
+        outputs[f"adapter-{i}"] = _generate(model, tok, prompts, spec)
+        calls += -(-len(prompts) // spec["batch"])
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "outputs": outputs,
+            "base_loads": 1, "generate_calls": calls}
 
 
 def child(args) -> None:
+    import peft  # noqa: F401 - imports are excluded from the timing
     import torch
+    import transformers  # noqa: F401
 
-    torch.set_num_threads(1)   # both approaches on one core: the comparison is of the method, not the cores
+    torch.set_num_threads(args.threads)
     spec = json.loads(Path(args.child).read_text())
-    prompts = make_prompts(spec["n"])
-    if args.mode == "batched":
-        r = run_batched(spec["base"], spec["adapters"], prompts, spec["max_new"], spec["batch"])
-    else:
-        r = run_naive(spec["base"], spec["adapters"], prompts, spec["max_new"])
+    runner = {"engine": run_engine, "script": run_script, "switching": run_switching}[args.mode]
+    r = runner(spec, make_prompts(spec["n"]))
     r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(r, ensure_ascii=False))
 
 
+def _load_average() -> float | None:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def measure(spec_path: Path, threads: int) -> dict:
+    results = {}
+    for mode in ("engine", "script", "switching"):
+        out = subprocess.run([sys.executable, __file__, "--child", str(spec_path), "--mode", mode,
+                              "--threads", str(threads)], capture_output=True, text=True, cwd=ROOT)
+        if out.returncode:
+            sys.exit(f"{mode} failed:\n{out.stderr[-3000:]}")
+        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    return results
+
+
+def report(spec: dict, r: dict, threads: int, load: tuple) -> dict:
+    e, a, b = r["engine"], r["script"], r["switching"]
+    same = e["outputs"] == a["outputs"] == b["outputs"]
+    distinct = len({json.dumps(v) for v in e["outputs"].values()}) == len(spec["adapters"])
+    print(f"{len(spec['adapters'])} LoRA adapters x {spec['n']} prompts, {spec['max_new']} new tokens, greedy, "
+          f"up to {spec['batch']} rows per generate call, {spec['params'] / 1e6:.0f}M-parameter model, "
+          f"{threads} torch thread(s); load average {load[0]} before, {load[1]} after")
+    for name, x in (("engine (mixed batches)", e), ("(a) per-adapter script", a), ("(b) set_adapter switching", b)):
+        print(f"{name:26s} {x['cpu_seconds']:7.2f} s CPU {x['seconds']:7.2f} s wall  base loads {x['base_loads']}  "
+              f"generate calls {x['generate_calls']}  peak RSS {x['peak_rss_mb']:.0f} MB")
+    ratio, vs_b = a["cpu_seconds"] / e["cpu_seconds"], b["cpu_seconds"] / e["cpu_seconds"]
+    print(f"speed-up {ratio:.2f}x vs (a), {vs_b:.2f}x vs (b) in CPU time ({a['seconds'] / e['seconds']:.2f}x, "
+          f"{b['seconds'] / e['seconds']:.2f}x wall); identical outputs: {same}; adapters differ: {distinct}")
+    return {"bench": "compare", "ratio": round(ratio, 2), "target": 2.0, "better": "higher", "baseline": BASELINE,
+            "ratio_vs_switching": round(vs_b, 2), "target_vs_switching": 1.3,
+            "baseline_switching": "one shared base, adapters switched per batch (set_adapter)",
+            "params": spec["params"], "adapters": len(spec["adapters"]), "prompts": spec["n"],
+            "max_new_tokens": spec["max_new"], "batch": spec["batch"], "threads": threads,
+            "engine_s": round(e["seconds"], 2), "script_s": round(a["seconds"], 2),
+            "switching_s": round(b["seconds"], 2), "engine_cpu_s": round(e["cpu_seconds"], 2),
+            "script_cpu_s": round(a["cpu_seconds"], 2), "switching_cpu_s": round(b["cpu_seconds"], 2),
+            "wall_ratio": round(a["seconds"] / e["seconds"], 2),
+            "wall_ratio_vs_switching": round(b["seconds"] / e["seconds"], 2),
+            "engine_peak_rss_mb": round(e["peak_rss_mb"]), "script_peak_rss_mb": round(a["peak_rss_mb"]),
+            "switching_peak_rss_mb": round(b["peak_rss_mb"]), "load_average": list(load),
+            "same_outputs": same, "adapters_differ": distinct}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="16 prompts instead of 64")
+    parser.add_argument("--quick", action="store_true", help="8 prompts, 8 new tokens, a 4-layer model")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per approach")
+    parser.add_argument("--batch", type=int, default=128, help="most rows in one generate call")
+    parser.add_argument("--new-tokens", type=int, default=32, help="new tokens per answer")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)
-    n = 16 if args.quick else 64
+    n, max_new, layers = (8, 8, 4) if args.quick else (32, args.new_tokens, 12)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        spec = {**prepare(folder, 3), "n": n, "max_new": 32, "batch": 32}
+        spec = {**prepare(folder, 4, layers=layers, hidden=768), "n": n, "max_new": max_new, "batch": args.batch}
         (folder / "spec.json").write_text(json.dumps(spec))
-        results = {}
-        for mode in ("batched", "naive"):
-            out = subprocess.run([sys.executable, __file__, "--child", str(folder / "spec.json"), "--mode", mode],
-                                 capture_output=True, text=True, cwd=ROOT, check=True)
-            results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-    b, nv = results["batched"], results["naive"]
-    same = b["outputs"] == nv["outputs"]
-    distinct = len({tuple(v) for v in b["outputs"].values()}) == 3
-    ratio = nv["cpu_seconds"] / b["cpu_seconds"]
-    wall = nv["seconds"] / b["seconds"]
-    print(f"3 adapters x {n} prompts, 32 new tokens, greedy, batches of {spec['batch']}, one CPU thread each")
-    for name, r in (("batched multi-adapter", b), ("naive loop", nv)):
-        print(f"{name:22s} {r['cpu_seconds']:6.2f} s CPU, {r['seconds']:6.2f} s wall, base loaded {r['base_loads']}x, "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB")
-    print(f"speed-up {ratio:.1f}x in CPU time ({wall:.1f}x wall clock); same outputs: {same}; "
-          f"adapters answer differently: {distinct}")
-    print(json.dumps({"bench": "compare", "ratio": round(ratio, 2), "target": 5, "better": "higher",
-                      "prompts": n, "adapters": 3, "batched_s": round(b["seconds"], 2),
-                      "naive_s": round(nv["seconds"], 2), "batched_cpu_s": round(b["cpu_seconds"], 2),
-                      "naive_cpu_s": round(nv["cpu_seconds"], 2), "wall_ratio": round(wall, 2), "batched_peak_rss_mb": round(b["peak_rss_mb"]),
-                      "naive_peak_rss_mb": round(nv["peak_rss_mb"]), "batched_base_loads": b["base_loads"],
-                      "naive_base_loads": nv["base_loads"], "same_outputs": same}))
+        before = _load_average()
+        results = measure(folder / "spec.json", args.threads)
+        summary = report(spec, results, args.threads, (before, _load_average()))
+    print(json.dumps(summary, ensure_ascii=False))
+    if not summary["same_outputs"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

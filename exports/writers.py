@@ -2,8 +2,8 @@
 
 ``splits`` maps a split name (``train``, ``validation``) to canonical records (``instruction``,
 ``input``, ``output``, ``system``, ``history`` as strings and a list of ``[q, a]``, plus ``qtype``,
-``origin``). Text is written as UTF-8 with ``ensure_ascii`` off. Writers are pure file writers: they
-never open the database.
+``origin``; ``tools`` and ``roles`` when the sample calls tools, see ``exports.tools``). Text is written as
+UTF-8 with ``ensure_ascii`` off. Writers are pure file writers: they never open the database.
 """
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from exports import tools
 from studio.core.cells import neutralise
-from studio.core.formats import messages, user_text
+from studio.core.formats import user_text
+from studio.core.i18n import _
 
 Splits = dict[str, list[dict[str, Any]]]
 TABLE_COLUMNS = ("instruction", "input", "output", "system", "history", "qtype", "origin")
@@ -33,9 +35,12 @@ def _json_array(path: Path, records) -> Path:
 
 
 def chatglm_record(s: dict[str, Any]) -> dict[str, Any]:
-    """ChatGLM P-Tuning: ``content`` (the user turn), ``summary`` (the answer), ``history``."""
-    return {"content": user_text(s["instruction"], s["input"]), "summary": s["output"],
-            "history": s.get("history") or []}
+    """ChatGLM P-Tuning: exactly ``content`` (the user turn) and ``summary`` (the answer), plus
+    ``history`` only when there are earlier turns."""
+    out = {"content": user_text(s["instruction"], s["input"]), "summary": s["output"]}
+    if s.get("history"):
+        out["history"] = s["history"]
+    return out
 
 
 def alpaca_record(s: dict[str, Any]) -> dict[str, Any]:
@@ -45,20 +50,22 @@ def alpaca_record(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def sharegpt_record(s: dict[str, Any]) -> dict[str, Any]:
-    """ShareGPT: strictly alternating human / gpt turns (the system prompt in its own column), so
+    """ShareGPT: turns alternating the user side (human, observation) and the assistant side (gpt,
+    function_call), the system prompt in its own column, ``tools`` when the sample has them; so
     LLaMA-Factory never drops the example."""
-    turns = []
-    for m in messages({**s, "system": None}):
-        side = "human" if m["role"] == "user" else "gpt"
-        if turns and turns[-1]["from"] == side:  # cannot happen for a canonical sample; refuse loudly if it does
-            raise ValueError("two same-side turns in a row")
-        turns.append({"from": side, "value": m["content"]})
-    return {"conversations": turns, "system": s.get("system") or ""}
+    out = tools.sharegpt(s)
+    sides = [tools.SIDE[tools.role(t["from"])] for t in out["conversations"]]
+    if any(a == b for a, b in zip(sides, sides[1:])):  # cannot happen for a canonical sample; refuse loudly
+        raise ValueError(_("Two same-side turns in a row"))
+    return {"conversations": out["conversations"], "system": s.get("system") or "",
+            **({"tools": out["tools"]} if "tools" in out else {})}
 
 
 def messages_record(s: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI / TRL chat format: ``messages`` with role and content, system first when there is one."""
-    return {"messages": messages(s)}
+    """OpenAI / TRL chat format: ``messages`` with role and content, system first when there is one; tool
+    calls as ``tool_calls`` and ``tool`` messages, the tool list as ``tools``."""
+    listed = tools.openai_tools(s)
+    return {"messages": tools.openai_messages(s), **({"tools": listed} if listed else {})}
 
 
 def table_record(s: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +76,8 @@ def table_record(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_chatglm(splits: Splits, folder: Path) -> list[Path]:
-    return [_jsonl(folder / f"{name}.jsonl", map(chatglm_record, rows)) for name, rows in splits.items()]
+    # JSON lines named .json: ChatGLM-6B's P-Tuning script accepts only .csv / .json file names
+    return [_jsonl(folder / f"{name}.json", map(chatglm_record, rows)) for name, rows in splits.items()]
 
 
 def write_alpaca(splits: Splits, folder: Path) -> list[Path]:

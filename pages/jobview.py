@@ -15,6 +15,8 @@ import streamlit as st
 
 from pages.ui import guarded
 from studio.core.errors import NotFound
+from studio.core.i18n import _
+from studio.core.labels import label
 from studio.service import jobs
 
 ACTIVE = ("queued", "running")
@@ -74,20 +76,28 @@ def follow(key: str, kind: str, *, what: str, match: Callable[[dict], bool] | No
 
 
 def show(job: dict[str, Any], *, key: str, what: str, done: Callable[[dict], None] | None = None) -> None:
-    """One job's state: a progress bar (with Cancel), its result, or its one-line message."""
+    """One job's state: a progress bar (with Cancel), its result, or its one-line message.
+
+    ``what`` names the work in the page's words, already translated (``_("Exporting")``); a plain English
+    literal still passes through the catalog here. States read through ``labels``."""
+    what = _(what)
     if job["state"] in ACTIVE:
         total, count = job["total"] or 0, job["done"] or 0
-        note = "queued" if job["state"] == "queued" else (job["message"] or "running")
+        note = label("state", "queued") if job["state"] == "queued" else (job["message"] or label("state", "running"))
         left, right = st.columns([6, 1])
-        left.progress(min(count / total, 1.0) if total else 0.0, text=f"{what} · job {job['id']} · {note}")
-        if right.button("Cancel", key=f"{key}_cancel", help="stop it (the Jobs page lists every job)"):
-            guarded(jobs.cancel, job["id"])
+        left.progress(min(count / total, 1.0) if total else 0.0,
+                      text=_("{what} · job {id} · {note}").format(what=what, id=job["id"], note=note))
+        if right.button(_("Cancel"), key=f"{key}_cancel", help=_("stop it (the Jobs page lists every job)")):
+            if guarded(jobs.cancel, job["id"]):
+                st.toast(_("Cancelling: it stops after the piece of work in hand"), icon=":material/hourglass_top:")
     elif job["state"] == "done":
         if done is not None:
             done(job)
         else:
-            st.success(job["message"], icon=":material/check_circle:")
-    elif job["state"] == "failed":
-        st.error(job["message"] or "failed", icon=":material/error:")
+            st.success(job["message"] or label("state", "done"), icon=":material/check_circle:")
+    elif job["state"] in ("failed", "paused"):
+        st.error(job["message"] or label("state", "failed"), icon=":material/error:")
     else:  # cancelled, or interrupted by a restart of the server
-        st.warning(f"{what} (job {job['id']}): {job['message'] or job['state']}", icon=":material/warning:")
+        st.warning(_("{what} (job {id}): {message}").format(what=what, id=job["id"],
+                                                           message=job["message"] or label("state", job["state"])),
+                   icon=":material/warning:")

@@ -59,32 +59,50 @@ def language() -> str:
     return lang
 
 
-def signed_in() -> dict | None:
-    """The signed-in account (None while the studio has no accounts); without a valid session, a link to the
-    sign-in page and nothing else. The session cookie is re-checked at most every 30 s per browser tab."""
+def account() -> dict | None:
+    """The signed-in account (None while the studio has no accounts, or without a valid session); draws
+    nothing. The session cookie is re-checked at most every 30 s per browser tab."""
     import time
 
-    from studio.core.i18n import _
     from studio.service import accounts
 
     cookie = st.context.cookies.get(accounts.COOKIE)
     seen = st.session_state.get("_account")
     if seen and seen["cookie"] == cookie and time.monotonic() - seen["at"] < 30:
-        user = seen["user"]
-    elif not accounts.enabled():
+        return seen["user"]
+    user = accounts.from_cookie(cookie) if accounts.enabled() else None
+    st.session_state["_account"] = {"cookie": cookie, "user": user, "at": time.monotonic(),
+                                    "enabled": user is not None or accounts.enabled()}
+    return user
+
+
+def signed_in() -> dict | None:
+    """app.py's gate: the signed-in account with "signed in as" and a sign-out link in the sidebar; None while
+    the studio has no accounts; without a valid session, a link to the sign-in page and nothing else."""
+    from studio.core.i18n import _
+    from studio.service import accounts
+
+    user = account()
+    if user is None and not st.session_state["_account"]["enabled"]:
         return None
-    else:
-        user = accounts.from_cookie(cookie)
-        st.session_state["_account"] = {"cookie": cookie, "user": user, "at": time.monotonic()}
     if user is None:
-        st.title(_("Sign in"))
+        sign_in = _("Sign in")
+        st.title(sign_in)
         st.info(_("This studio has accounts: sign in to use it (your session may have ended)."))
-        st.markdown(f'<a href="/login" target="_self">{_("Sign in")}</a>', unsafe_allow_html=True)
+        st.markdown(f'<a href="/login" target="_self">{sign_in}</a>', unsafe_allow_html=True)
         st.stop()
+    sign_out = _("Sign out")
     with st.sidebar:
         st.caption(_("Signed in as {name} ({role})").format(name=user["name"], role=accounts.role_label(user["role"])))
-        st.markdown(f'<a href="/logout" target="_self">{_("Sign out")}</a>', unsafe_allow_html=True)
+        st.markdown(f'<a href="/logout" target="_self">{sign_out}</a>', unsafe_allow_html=True)
     return user
+
+
+def may_open(page: str) -> bool:
+    """Whether the signed-in account (anyone, without accounts) may use a page (``pages/<page>.py``)."""
+    from studio.service import accounts
+
+    return accounts.may_open(account(), page)
 
 
 @contextmanager

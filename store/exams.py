@@ -13,6 +13,7 @@ from typing import Any
 from store import db
 from studio.core.exam_rules import BLANK, TYPE_NAMES
 from studio.core.exam_rules import sql_literal as _lit
+from studio.core.i18n import _
 
 _OPTS_TYPE = '[{"label":"VARCHAR","text":"VARCHAR"}]'
 
@@ -59,7 +60,7 @@ def update_question(question_id: int, version: int, fields: dict[str, Any], *, c
     sets, params = [], []
     for k, v in fields.items():
         if k not in allowed:
-            raise ValueError(f"not an editable field: {k}")
+            raise ValueError(_("not an editable field: {field}").format(field=k))
         sets.append(f"{db.quote_identifier(k)} = ?")
         params.append(json.dumps(v, ensure_ascii=False) if k == "options" else v)
     if not sets:
@@ -150,7 +151,7 @@ def _source_sql(shuffle: int, seed: int, used: set[str]) -> tuple[str, list]:
 
 
 def _used(*templates: list[tuple[str, str]]) -> set[str]:
-    return {PLACEHOLDERS[name] for t in templates for _, name in t if name}
+    return {PLACEHOLDERS[name] for t in templates for _unused, name in t if name}
 
 
 def _rendered(instruction, output, qtypes, shuffle: int, seed: int):

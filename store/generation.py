@@ -43,6 +43,7 @@ def template(name: str, *, cur=None) -> dict | None:
 def save_template(name: str, body: dict, *, version: int | None = None, cur=None) -> int:
     """Insert or update a template; an update names the version it saw (else Conflict)."""
     from studio.core.errors import Conflict
+    from studio.core.i18n import _
 
     cur = cur or db.cursor()
     data = json.dumps(body, ensure_ascii=False)
@@ -51,7 +52,7 @@ def save_template(name: str, body: dict, *, version: int | None = None, cur=None
         return db.scalar("INSERT INTO templates (name, kind, body) VALUES (?, 'generate', ?) RETURNING id",
                          [name, data], cur=cur)
     if version is not None and version != found["version"]:
-        raise Conflict(f"template {name!r} was changed elsewhere; reload it before saving")
+        raise Conflict(_("template {name} was changed elsewhere; reload it before saving").format(name=repr(name)))
     db.scalar("UPDATE templates SET body = ?, version = version + 1, updated_at = current_timestamp "
               "WHERE id = ? RETURNING id", [data, found["id"]], cur=cur)
     return found["id"]

@@ -8,6 +8,7 @@ import pandas as pd
 
 from store import db
 from studio.core.errors import Conflict, InputError
+from studio.core.i18n import _
 
 STATUSES = ("pending", "accepted", "rejected", "draft", "all")
 
@@ -19,7 +20,8 @@ def queue_filter(dataset_id: int, *, status: str = "pending", flag: str | None =
     ``flag``: a flag name, ``"none"`` (no flag) or ``"any"`` (at least one).
     """
     if status not in STATUSES:
-        raise InputError(f"unknown status {status!r}; choose one of {', '.join(STATUSES)}")
+        raise InputError(_("unknown status {status}; choose one of {choices}").format(
+            status=repr(status), choices=", ".join(STATUSES)))
     sql, params = ["s.dataset_id = ?"], [dataset_id]
     if status != "all":
         sql.append("s.status = ?")
@@ -90,7 +92,7 @@ def decide(sample_id: int, version: int, action: str, reviewer: str, *, reason: 
            edits: dict | None = None, cur) -> int:
     """Record one decision on the version the reviewer saw; return the new version (Conflict if stale)."""
     if action not in ACTIONS:
-        raise InputError(f"unknown review action {action!r}")
+        raise InputError(_("unknown review action {action}").format(action=repr(action)))
     sets = ["status = ?", "reviewer = ?", "review_reason = ?", "reviewed_at = current_timestamp",
             "version = version + 1", "updated_at = current_timestamp"]
     params: list[Any] = [ACTIONS[action], reviewer, reason]
@@ -104,8 +106,8 @@ def decide(sample_id: int, version: int, action: str, reviewer: str, *, reason: 
                     params + [sample_id, version], cur=cur)
     if new is None:
         if db.scalar("SELECT count(*) FROM samples WHERE id = ?", [sample_id], cur=cur):
-            raise Conflict("this sample was changed in another tab or by another reviewer; it has been reloaded")
-        raise InputError(f"no sample {sample_id}")
+            raise Conflict(_("this sample was changed in another tab or by another reviewer; it has been reloaded"))
+        raise InputError(_("no sample {id}").format(id=sample_id))
     db.scalar("INSERT INTO review_decisions (sample_id, dataset_id, reviewer, action, reason) "
               "SELECT id, dataset_id, ?, ?, ? FROM samples WHERE id = ? RETURNING id",
               [reviewer, action, reason, sample_id], cur=cur)
@@ -115,7 +117,7 @@ def decide(sample_id: int, version: int, action: str, reviewer: str, *, reason: 
 def bulk(dataset_id: int, where: str, params: list, action: str, reviewer: str, reason: str | None, *, cur) -> int:
     """Apply a decision to every sample of the filter; one undo record in bulk_actions. Returns how many."""
     if action not in ("accept", "reject", "reset"):
-        raise InputError(f"bulk action must be accept, reject or reset, not {action!r}")
+        raise InputError(_("bulk action must be accept, reject or reset, not {action}").format(action=repr(action)))
     prior = db.rows(f"SELECT s.id, s.status FROM samples s WHERE {where}", params, cur=cur)
     if not prior:
         return 0
@@ -182,7 +184,7 @@ def acceptance(dataset_id: int | None, by: str, *, cur=None) -> list[dict]:
                                                ELSE s.flags END) AS f FROM samples s WHERE {where})
             GROUP BY f ORDER BY decided DESC""", params, cur=cur)
     if by not in _DIMENSIONS:
-        raise InputError(f"cannot group by {by!r}")
+        raise InputError(_("cannot group by {by}").format(by=repr(by)))
     return db.rows(f"""
         SELECT {_DIMENSIONS[by]} AS "group", count(*) AS decided,
                count(*) FILTER (s.status = 'accepted') AS accepted,

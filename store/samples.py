@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from store import db
+from studio.core.i18n import _
 
 STATUSES = ("draft", "pending", "accepted", "rejected")
 EDITABLE = ("instruction", "input", "output", "system", "status", "tags", "origin", "qtype")
@@ -49,7 +50,7 @@ class SampleFilter:
 
 def _in(column: str, values: tuple[str, ...], params: list) -> str:
     params.extend(values)
-    return f"{column} IN ({', '.join('?' for _ in values)})"
+    return f"{column} IN ({', '.join('?' for _v in values)})"
 
 
 def where(dataset_id: int, f: SampleFilter | None = None) -> tuple[str, list[Any]]:
@@ -75,7 +76,7 @@ def where(dataset_id: int, f: SampleFilter | None = None) -> tuple[str, list[Any
         params.append(f.tag)
     if f.min_len is not None or f.max_len is not None:
         if f.length_of not in LENGTHS:
-            raise ValueError(f"length_of must be one of {', '.join(LENGTHS)}")
+            raise ValueError(_("length_of must be one of {choices}").format(choices=", ".join(LENGTHS)))
         expr = LENGTHS[f.length_of]
         if f.min_len is not None:
             parts.append(f"{expr} >= ?")
@@ -99,7 +100,7 @@ def where(dataset_id: int, f: SampleFilter | None = None) -> tuple[str, list[Any
 def order_by(sort: str = "id", descending: bool = False) -> str:
     """An ORDER BY clause from the fixed sort list (id breaks ties so pages are stable)."""
     if sort not in SORTS:
-        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
+        raise ValueError(_("Unknown sort {sort}; choose one of {choices}").format(sort=sort, choices=", ".join(SORTS)))
     direction = "DESC" if descending else "ASC"
     tail = "" if sort == "id" else f", id {direction}"
     return f"ORDER BY {SORTS[sort]} {direction}{tail}"
@@ -161,7 +162,7 @@ def update(sample_id: int, version: int, changes: dict[str, Any], *, cur=None) -
     """Apply changes if the row still has ``version``; return the new row, or None when it moved on."""
     bad = set(changes) - set(EDITABLE)
     if bad:
-        raise ValueError(f"not editable: {', '.join(sorted(bad))}")
+        raise ValueError(_("Not editable: {fields}").format(fields=", ".join(sorted(bad))))
     sets = ", ".join(f"{db.quote_identifier(k)} = ?" for k in changes)
     params = list(changes.values()) + [int(sample_id), int(version)]
     return db.one(f"""UPDATE samples SET {sets}, version = version + 1, updated_at = current_timestamp
@@ -187,15 +188,17 @@ def insert(dataset_id: int, rows: list[dict[str, Any]], *, import_id: int | None
         "origin": col("origin", "imported"), "qtype": col("qtype"),
         "source_file": col("source_file"),
         "source_row": pd.array([r.get("source_row") for r in rows], dtype="Int64"),
+        "tools": col("tools"),
+        "roles": pd.array([json.dumps(list(r["roles"])) if r.get("roles") else None for r in rows], dtype="object"),
     })
     cur.register("_new_samples", frame)
     try:
         cur.execute("""INSERT INTO samples (dataset_id, import_id, instruction, input, output, system, history,
-                                            status, tags, origin, qtype, source_file, source_row)
+                                            status, tags, origin, qtype, source_file, source_row, tools, roles)
                        SELECT ?, ?, coalesce(instruction, ''), coalesce(input, ''), coalesce(output, ''), system,
                               CAST(history AS JSON), coalesce(status, 'draft'),
                               CAST(CAST(tags AS JSON) AS VARCHAR[]), coalesce(origin, 'imported'), qtype,
-                              source_file, source_row
+                              source_file, source_row, tools, CAST(CAST(roles AS JSON) AS VARCHAR[])
                        FROM _new_samples""", [dataset_id, import_id])
     finally:
         cur.unregister("_new_samples")
@@ -210,7 +213,7 @@ def add_one(dataset_id: int, row: dict[str, Any], *, cur=None) -> dict[str, Any]
     for k in TEXT_FIELDS:
         values.setdefault(k, "")
     cols = ", ".join(db.quote_identifier(k) for k in values)
-    return db.one(f"INSERT INTO samples (dataset_id, {cols}) VALUES (?, {', '.join('?' for _ in values)}) "
+    return db.one(f"INSERT INTO samples (dataset_id, {cols}) VALUES (?, {', '.join('?' for _v in values)}) "
                   f"RETURNING {', '.join(PAGE_COLUMNS)}", [dataset_id] + list(values.values()), cur=cur)
 
 
@@ -295,7 +298,7 @@ def bulk(dataset_id: int, f: SampleFilter | None, action: str, params: dict[str,
     if action == "replace":
         fields = [c for c in params.get("fields") or TEXT_FIELDS if c in TEXT_FIELDS]
         if not fields:
-            raise ValueError("find and replace needs at least one of instruction, input, output")
+            raise ValueError(_("Find and replace needs at least one of instruction, input, output"))
         sql += " AND (" + " OR ".join(f"contains({c}, ?)" for c in fields) + ")"
         args = args + [params["find"]] * len(fields)
     elif action == "tag":
@@ -337,9 +340,9 @@ def bulk(dataset_id: int, f: SampleFilter | None, action: str, params: dict[str,
     elif action == "replace":
         sets = ", ".join(f"{c} = replace({c}, ?, ?)" for c in fields)
         cur.execute(f"UPDATE samples SET {sets}, {bump} WHERE {touched}",
-                    [v for _ in fields for v in (params["find"], params["replace"])])
+                    [v for _f in fields for v in (params["find"], params["replace"])])
     else:
-        raise ValueError(f"unknown bulk action {action!r}")
+        raise ValueError(_("Unknown bulk action {action}").format(action=action))
     cur.execute("UPDATE bulk_actions SET affected = ?, undo = ? WHERE id = ?",
                 [affected, json.dumps({"table": f"_bulk_undo_{action_id}"}), action_id])
     return {"id": action_id, "affected": affected}

@@ -11,7 +11,7 @@ import pandas as pd
 
 from store import db
 
-CANONICAL = ("instruction", "input", "output", "system", "history", "origin", "qtype")
+CANONICAL = ("instruction", "input", "output", "system", "history", "origin", "qtype", "tools", "roles")
 
 
 def accepted_samples(dataset_id: int, *, cur=None, path=None) -> list[dict[str, Any]]:
@@ -30,7 +30,7 @@ def dataset_samples(dataset_id: int, statuses: tuple[str, ...], *, cur=None, pat
                     THEN d.domain_prefix || s.instruction ELSE s.instruction END AS instruction,
                s.input, s.output,
                coalesce(nullif(s.system, ''), nullif(d.system_prompt, '')) AS system,
-               CAST(s.history AS VARCHAR) AS history, s.origin, s.qtype
+               CAST(s.history AS VARCHAR) AS history, s.origin, s.qtype, s.tools, s.roles
         FROM samples s JOIN datasets d ON d.id = s.dataset_id
         WHERE s.dataset_id = ? AND s.status IN ({marks})
         ORDER BY s.id""", [dataset_id, *statuses], cur=cur, path=path)
@@ -79,13 +79,17 @@ def insert(snapshot: dict[str, Any], samples: list[dict[str, Any]], *, cur) -> N
                              for s in samples], dtype="object"),
         "origin": pd.array([s.get("origin") for s in samples], dtype="object"),
         "qtype": pd.array([s.get("qtype") for s in samples], dtype="object"),
+        "tools": pd.array([s.get("tools") for s in samples], dtype="object"),
+        "roles": pd.array([json.dumps(list(s["roles"])) if s.get("roles") else None for s in samples],
+                          dtype="object"),
     })
     cur.register("_snapshot_rows", frame)
     try:
         cur.execute("""INSERT INTO snapshot_samples (snapshot_id, ord, split, sample_id, dataset_id, instruction,
-                                                     input, output, system, history, origin, qtype)
+                                                     input, output, system, history, origin, qtype, tools, roles)
                        SELECT snapshot_id, ord, split, sample_id, dataset_id, instruction, input, output,
-                              system, CAST(history AS JSON), origin, qtype FROM _snapshot_rows""")
+                              system, CAST(history AS JSON), origin, qtype, tools,
+                              CAST(CAST(roles AS JSON) AS VARCHAR[]) FROM _snapshot_rows""")
     finally:
         cur.unregister("_snapshot_rows")
 
@@ -97,5 +101,14 @@ def samples(snapshot_id: str, split: str | None = None, *, cur=None, path=None) 
         where += " AND split = ?"
         params.append(split)
     return db.rows(f"""SELECT ord, split, sample_id, dataset_id, instruction, input, output, system,
-                              CAST(history AS VARCHAR) AS history, origin, qtype
+                              CAST(history AS VARCHAR) AS history, origin, qtype, tools, roles
                        FROM snapshot_samples WHERE {where} ORDER BY ord""", params, cur=cur, path=path)
+
+
+def count_with_tools(*, dataset_id: int | None = None, snapshot_id: str | None = None, cur=None, path=None) -> int:
+    """How many samples of a dataset, or of a snapshot, carry tool calling (a tools list or tool turns)."""
+    if snapshot_id is not None:
+        return int(db.scalar("""SELECT count(*) FROM snapshot_samples WHERE snapshot_id = ?
+                                AND (tools IS NOT NULL OR roles IS NOT NULL)""", [snapshot_id], cur=cur, path=path))
+    return int(db.scalar("""SELECT count(*) FROM samples WHERE dataset_id = ?
+                            AND (tools IS NOT NULL OR roles IS NOT NULL)""", [dataset_id], cur=cur, path=path))

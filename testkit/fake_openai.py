@@ -27,6 +27,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 64  # clients sending 8+ requests at once must not wait on a full accept queue
+
+
 class FakeOpenAI:
     def __init__(self, reply: Callable[[dict], str] | None = None, *, latency_s: float = 0.0,
                  timeout_s: float = 3.0, models: set[str] | None = None):
@@ -39,7 +43,7 @@ class FakeOpenAI:
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -14,6 +14,24 @@ DATA = SHARED / "data"
 sys.path.insert(0, str(ROOT))
 
 
+def _navigation_as_served() -> None:
+    """AppTest decides per run that a folder named ``pages/`` means the old multipage mode, and then reruns
+    a page without app.py (so no language, sign-in or navigation on reruns). The server (serve.py) runs
+    app.py on every rerun; make AppTest do the same."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        PagesManager.uses_pages_directory = False
+        original(self, *args, **kwargs)
+
+    PagesManager.__init__ = init
+
+
+_navigation_as_served()
+
+
 @pytest.fixture(autouse=True)
 def studio_env(tmp_path, monkeypatch):
     """Point every STUDIO_* folder at tmp_path; close the database connections afterwards."""

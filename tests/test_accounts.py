@@ -127,3 +127,47 @@ def test_serving_beyond_loopback_needs_accounts(studio_env):
     refused = run_cli("serve", "--host", "0.0.0.0", "--port", "1")
     assert refused.returncode == 2
     assert len(refused.stderr.strip().splitlines()) == 1 and "accounts" in refused.stderr
+
+
+def test_with_accounts_the_studio_may_serve_beyond_loopback(team):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.browser.conftest import free_port
+    from tests.conftest import ROOT
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "serve", "--host", "0.0.0.0", "--port", str(port)],
+                            cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline, ok = time.time() + 60, False
+        while time.time() < deadline and not ok:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2) as r:
+                    ok = json.loads(r.read())["ok"]
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                time.sleep(0.3)
+        assert ok
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+
+
+def test_a_rater_sees_a_home_page_without_engineers_links(studio_env, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    accounts.add("lead", "admin", ADMIN_PW)
+    accounts.add("wang", "rater", RATER_PW)
+    monkeypatch.setattr(accounts, "from_cookie", lambda value: {"name": "wang", "role": "rater"})
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    assert "Signed in as wang (rater)" in [c.value for c in at.sidebar.caption]
+    assert not [link for link in at.get("page_link") if "import" in str(link.proto.page)]

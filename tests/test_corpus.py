@@ -180,7 +180,8 @@ def test_page_errors_name_the_uploaded_file_not_its_temporary_copy(studio_env):
     at.file_uploader(key="corpus_files").set_value(
         [("bad.jsonl", '{"text": "好的。"}\n{"text": 不是JSON}\n'.encode(), "application/json")])
     at.text_input(key="corpus_dataset").set_value("坏")
-    at.button[0].click().run()  # a form: its values go in with the submit
+    at.button[0].click().run()
     assert not at.exception, at.exception
-    assert [e.value for e in at.error] == ["bad.jsonl, row 2: not valid JSON (Expecting value, column 10)"]
+    assert [e.value for e in at.error] == [
+        "bad.jsonl, row 2: not valid JSON: a value is missing, or text is not in double quotes (column 10)"]
     assert db.scalar("SELECT count(*) FROM passages") == 0

@@ -70,6 +70,9 @@ def test_runs_train_side_by_side_on_free_gpus_and_a_third_waits(monkeypatch, stu
         assert _visible_devices(runs.get(second["id"])["pid"]) == "1"
         assert runs.get(third["id"])["state"] == "queued"
         assert supervisor.planned() == {third["id"]: None}  # waits for a GPU to free up
+        shown = _runs_page_devices()
+        assert shown[first["id"]] == "cuda:0" and shown[second["id"]] == "cuda:1"
+        assert shown[third["id"]] == "waits for a free device"
         assert _until(lambda: all(runs.get(r["id"])["state"] == "running" for r in (first, second)), 120)
         runs.cancel(first["id"])
         assert _until(lambda: runs.get(third["id"])["state"] in ("starting", "running"))
@@ -82,6 +85,21 @@ def test_runs_train_side_by_side_on_free_gpus_and_a_third_waits(monkeypatch, stu
                 runs.cancel(r["id"])
         _until(lambda: not [r for r in (first, second, third)
                             if runs.get(r["id"])["state"] in ("starting", "running")])
+
+
+def _runs_page_devices() -> dict[str, str]:
+    """The Runs page's table, as a person reads it: run -> device column."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/runs.py")
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    return dict(zip(table["run"], table["device"]))
 
 
 @pytest.fixture

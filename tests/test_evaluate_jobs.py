@@ -175,6 +175,7 @@ def test_judging_runs_as_a_job_with_the_pages_key_in_memory_only(studio_env, gat
         at = open_page("pages/results.py", secrets={"OPENAI_API_KEY": "sk-from-secrets-42"})
         at.text_input(key="results_judge_model").input("fake-judge")
         at.text_input(key="results_judge_url").input(server.url)
+        at.number_input(key="results_judge_flight").set_value(1)   # one request at a time: the gate holds the 2nd
         [b for b in at.button if b.label == "Judge the outputs"][0].click().run()
         assert not at.exception, at.exception
         job_id = at.session_state["results_judge_job"]

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from studio.core import i18n
+
 ROOT = Path(__file__).resolve().parent.parent
 DEEPSPEED_CONFIG = "trainers/deepspeed_zero2.yaml"  # relative to ROOT, the processes' working folder
 
@@ -53,13 +55,23 @@ def shown(cmd: list[str]) -> str:
     return shlex.join(words)
 
 
+SECRET_NAMES = ("OPENAI_API_KEY", "STUDIO_PASSWORD", "STUDIO_TOKEN")
+
+
+def _secret(name: str) -> bool:
+    """Keys the trainer never needs (LLM endpoints, the studio's own sign-in); HF_TOKEN stays for hub models."""
+    declared = os.environ.get("STUDIO_API_KEY_ENV", "OPENAI_API_KEY")
+    return name in SECRET_NAMES or name == declared or name.endswith("_API_KEY")
+
+
 def launch(cmd: list[str], run_dir: str | Path, *, gpus: str = "", env: dict | None = None) -> subprocess.Popen:
     """Start ``cmd`` detached (own session), logging to ``run_dir/log.txt``; return the Popen."""
     run_dir = Path(run_dir)
-    full_env = {**os.environ, **(env or {})}
+    full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if not _secret(k)}
     full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), full_env.get("PYTHONPATH", "")) if p)
     full_env["PYTHONUNBUFFERED"] = "1"
     full_env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    full_env["STUDIO_LANG"] = i18n.current()  # its messages in the language of the person who started it
     if gpus:
         full_env["CUDA_VISIBLE_DEVICES"] = gpus
     with open(run_dir / "log.txt", "ab") as log:

@@ -11,6 +11,8 @@ A run is a folder ``runs/<id>/``:
 - ``checkpoint-N/``    Trainer checkpoints (optimizer, scheduler, RNG) with ``config.json`` inside
 - ``adapter/``         the final peft adapter (``save_pretrained``)
 - ``log.txt``          stdout and stderr of the process
+- ``cancel_requested.json``  written by the app when it sends SIGTERM (the run shows ``cancelling`` until the
+                       trainer ends); removed when the run starts again
 
 Only the standard library here: the app imports it on every poll.
 """

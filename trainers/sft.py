@@ -40,6 +40,8 @@ if __package__ in (None, ""):  # ``python trainers/sft.py CONFIG`` works too
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from studio.core.formats import messages, user_text
+from studio.core.i18n import N_, _
+from studio.core.labels import label
 from trainers import runfolder
 
 IGNORE = -100  # the label value the loss skips
@@ -47,13 +49,17 @@ IGNORE = -100  # the label value the loss skips
 
 # ---------------------------------------------------------------------------------------------- config
 
-def setting(group: str, default: Any, why: str) -> Any:
-    """A Config field: ``field(default=..., metadata={"group": ..., "help": ...})``.
+def setting(group: str, default: Any, why: str, *, low: float | None = None, high: float | None = None) -> Any:
+    """A Config field: ``field(default=..., metadata={"group": ..., "help": ..., "min": ..., "max": ...})``.
 
-    The Train form and ``python -m studio train --help`` read the group and the one-line why from
-    ``dataclasses.fields(Config)``.
+    The Train form and ``python -m studio train --help`` read the group, the one-line why (marked ``N_``,
+    translated where shown) and the range of a number from ``dataclasses.fields(Config)``; ``make_config``
+    and the studio's coercion refuse a number outside ``[low, high]``.
     """
-    return field(default=default, metadata={"group": group, "help": why})
+    return field(default=default, metadata={"group": group, "help": why, "min": low, "max": high})
+
+
+BIG = 1_000_000  # a step or row count no run reaches
 
 
 @dataclass(frozen=True)
@@ -61,55 +67,66 @@ class Config:
     """Everything a run needs, saved as its config.json and into every checkpoint."""
 
     # model
-    base_model: str = setting("model", "", "local model folder or hub id: the weights we adapt (frozen)")
+    base_model: str = setting("model", "", N_("local model folder or hub id: the weights we adapt (frozen)"))
     trust_remote_code: bool = setting("model", False,
-                                      "runs Python shipped with the model (ChatGLM needs it): only on request")
-    device: str = setting("model", "auto", "auto: CUDA (bf16 where supported) when present, else CPU fp32")
+                                      N_("runs the code shipped with the model (ChatGLM needs it): only on request"))
+    device: str = setting("model", "auto", N_("auto: CUDA (bf16 where supported) when present, else CPU fp32"))
     # data
     train_file: str = setting("data", "train.jsonl",
-                              "canonical JSONL (instruction/input/output/system/history), run-folder relative")
+                              N_("canonical JSONL (instruction/input/output/system/history), run-folder relative"))
     validation_file: str = setting("data", "validation.jsonl",
-                                   "gives the eval-loss curve; missing or empty: no evaluation")
-    max_source_length: int = setting("data", 200,
-                                     "prompt tokens kept (ChatGLM recipe): bounds memory on long questions")
-    max_target_length: int = setting("data", 256, "response tokens trained on: longer answers are cut")
+                                   N_("gives the eval-loss curve; missing or empty: no evaluation"))
+    max_source_length: int = setting("data", 200, N_("prompt tokens kept (ChatGLM recipe): bounds memory on long "
+                                                     "questions"), low=1, high=32768)
+    max_target_length: int = setting("data", 256, N_("response tokens trained on: longer answers are cut"),
+                                     low=1, high=32768)
     # adapter
-    method: str = setting("adapter", "lora", "lora | prefix (P-Tuning v2)")
-    lora_r: int = setting("adapter", 8, "rank of the update: its capacity")
-    lora_alpha: int = setting("adapter", 16, "the update is scaled by alpha / r")
-    lora_dropout: float = setting("adapter", 0.05, "regularises small data sets")
+    method: str = setting("adapter", "lora", N_("lora | prefix (P-Tuning v2)"))
+    lora_r: int = setting("adapter", 8, N_("rank of the update: its capacity"), low=1, high=1024)
+    lora_alpha: int = setting("adapter", 16, N_("the update is scaled by alpha / r"), low=1, high=4096)
+    lora_dropout: float = setting("adapter", 0.05, N_("regularises small data sets"), low=0.0, high=0.9)
     lora_target_modules: tuple[str, ...] = setting("adapter", (),
-                                                   "empty: every linear layer of the blocks, found by type")
-    pre_seq_len: int = setting("adapter", 128, "P-Tuning v2: virtual tokens per layer (ChatGLM recipe: 128)")
+                                                   N_("empty: every linear layer of the blocks, found by type"))
+    pre_seq_len: int = setting("adapter", 128, N_("P-Tuning v2: virtual tokens per layer (ChatGLM recipe: 128)"),
+                               low=1, high=2048)
     prefix_projection: bool = setting("adapter", False,
-                                      "P-Tuning v2: learn the prefix through an MLP (more parameters)")
-    from_adapter: str = setting("adapter", "", "chained training: start from this adapter folder instead of fresh")
-    parent_run: str = setting("adapter", "", "lineage: the run that adapter came from")
+                                      N_("P-Tuning v2: learn the prefix through an MLP (more parameters)"))
+    from_adapter: str = setting("adapter", "",
+                                N_("chained training: start from this adapter folder instead of fresh"))
+    parent_run: str = setting("adapter", "", N_("lineage: the run that adapter came from"))
     # optimisation
-    learning_rate: float = setting("optimisation", 2e-4, "LoRA likes ~2e-4; the P-Tuning v2 recipe uses 2e-2")
-    epochs: float = setting("optimisation", 3.0, "passes over the training split (ignored when max_steps > 0)")
-    max_steps: int = setting("optimisation", 0, "> 0: exactly this many optimizer steps")
-    batch_size: int = setting("optimisation", 8, "rows per device per step")
-    gradient_accumulation_steps: int = setting("optimisation", 1, "larger effective batch without more memory")
-    warmup_ratio: float = setting("optimisation", 0.0, "share of steps with a rising learning rate")
-    lr_scheduler: str = setting("optimisation", "linear", "transformers scheduler name")
-    weight_decay: float = setting("optimisation", 0.0, "adapters are small: no decay by default")
-    seed: int = setting("optimisation", 42, "same seed, same data order and initial adapter")
-    logging_steps: int = setting("optimisation", 5, "a metrics.jsonl line every N steps")
-    eval_steps: int = setting("optimisation", 0,
-                              "evaluate every N steps exactly; 0: at most ten times, within eval_time_share")
-    eval_samples: int = setting("optimisation", 200,
-                                "validation rows per evaluation, a seeded sample; 0: the whole split (slow)")
-    eval_time_share: float = setting("optimisation", 0.1,
-                                     "with eval_steps 0: evaluation takes at most this share of training time")
-    save_steps: int = setting("optimisation", 0, "checkpoint every N steps; 0: about five times per run")
-    save_total_limit: int = setting("optimisation", 2, "checkpoints kept on disk")
-    group_by_length: bool = setting("optimisation", True, "batches of similar length: less padding, more tokens/s")
+    learning_rate: float = setting("optimisation", 2e-4, N_("LoRA likes ~2e-4; the P-Tuning v2 recipe uses 2e-2"),
+                                   low=0.0, high=1.0)
+    epochs: float = setting("optimisation", 3.0,
+                            N_("passes over the training split (ignored when max_steps > 0)"), low=0.0, high=1000.0)
+    max_steps: int = setting("optimisation", 0, N_("> 0: exactly this many optimizer steps"), low=0, high=BIG)
+    batch_size: int = setting("optimisation", 8, N_("rows per device per step"), low=1, high=4096)
+    gradient_accumulation_steps: int = setting("optimisation", 1,
+                                               N_("larger effective batch without more memory"), low=1, high=4096)
+    warmup_ratio: float = setting("optimisation", 0.0, N_("share of steps with a rising learning rate"),
+                                  low=0.0, high=1.0)
+    lr_scheduler: str = setting("optimisation", "linear", N_("transformers scheduler name"))
+    weight_decay: float = setting("optimisation", 0.0, N_("adapters are small: no decay by default"),
+                                  low=0.0, high=1.0)
+    seed: int = setting("optimisation", 42, N_("same seed, same data order and initial adapter"),
+                        low=0, high=2**32 - 1)
+    logging_steps: int = setting("optimisation", 5, N_("a metrics.jsonl line every N steps"), low=1, high=BIG)
+    eval_steps: int = setting("optimisation", 0, N_("evaluate every N steps exactly; 0: at most ten times, within "
+                                                    "eval_time_share"), low=0, high=BIG)
+    eval_samples: int = setting("optimisation", 200, N_("validation rows per evaluation, a seeded sample; 0: the "
+                                                        "whole split (slow)"), low=0, high=100 * BIG)
+    eval_time_share: float = setting("optimisation", 0.1, N_("with eval_steps 0: evaluation takes at most this "
+                                                             "share of training time"), low=0.0, high=1.0)
+    save_steps: int = setting("optimisation", 0, N_("checkpoint every N steps; 0: about five times per run"),
+                              low=0, high=BIG)
+    save_total_limit: int = setting("optimisation", 2, N_("checkpoints kept on disk"), low=1, high=1000)
+    group_by_length: bool = setting("optimisation", True,
+                                    N_("batches of similar length: less padding, more tokens/s"))
     # launch (read by trainers/launcher.py)
-    num_processes: int = setting("launch", 1, "> 1: `accelerate launch` over that many GPUs")
+    num_processes: int = setting("launch", 1, N_("> 1: `accelerate launch` over that many GPUs"), low=1, high=64)
     deepspeed: bool = setting("launch", False,
-                              "with num_processes > 1: DeepSpeed ZeRO-2 (trainers/deepspeed_zero2.yaml)")
-    run_id: str = setting("launch", "", "the run folder's name, for the log")
+                              N_("with num_processes > 1: DeepSpeed ZeRO-2 (trainers/deepspeed_zero2.yaml)"))
+    run_id: str = setting("launch", "", N_("the run folder's name, for the log"))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -123,30 +140,63 @@ def load_config(path: str | Path) -> Config:
     return make_config(**data)
 
 
+def shown_number(x: Any) -> str:
+    """A number as people type it: ``4096``, ``0.9``, ``2e-05``.
+
+    >>> shown_number(1.0), shown_number(4294967295), shown_number(2e-5)
+    ('1', '4294967295', '2e-05')
+    """
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def out_of_range(name: str, value: float, typed: str | None = None) -> str | None:
+    """Why ``value`` (as ``typed``, if given) is outside the range the Config declares for ``name`` (None when
+    inside, or when none is declared).
+
+    >>> out_of_range("learning_rate", 100000)
+    'learning_rate must be at most 1, not 100000 (allowed: 0 to 1)'
+    >>> out_of_range("batch_size", 8) is None
+    True
+    """
+    meta = next((f.metadata for f in fields(Config) if f.name == name), {})
+    low, high = meta.get("min"), meta.get("max")
+    shown = {"name": name, "value": typed or shown_number(value), "low": shown_number(low),
+             "high": shown_number(high)}
+    if low is not None and value < low:
+        return _("{name} must be at least {low}, not {value} (allowed: {low} to {high})").format(**shown)
+    if high is not None and value > high:
+        return _("{name} must be at most {high}, not {value} (allowed: {low} to {high})").format(**shown)
+    return None
+
+
 def make_config(**values: Any) -> Config:
-    """A checked Config from plain values (lists become tuples)."""
+    """A checked Config from plain values (lists become tuples); every number within its declared range."""
     known = {f.name for f in fields(Config)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"unknown config fields: {', '.join(unknown)}")
+        raise ValueError(_("unknown config fields: {names}").format(names=", ".join(unknown)))
     if "lora_target_modules" in values:
         values["lora_target_modules"] = tuple(values["lora_target_modules"] or ())
     cfg = Config(**values)
     if cfg.method not in ("lora", "prefix"):
-        raise ValueError(f"method must be lora or prefix, not {cfg.method!r}")
+        raise ValueError(_("method must be lora or prefix, not {method}").format(method=repr(cfg.method)))
     if not cfg.base_model:
-        raise ValueError("base_model is required")
-    for name in ("max_source_length", "max_target_length", "batch_size", "gradient_accumulation_steps",
-                 "lora_r", "pre_seq_len", "logging_steps", "num_processes"):
-        if int(getattr(cfg, name)) < 1:
-            raise ValueError(f"{name} must be at least 1")
+        raise ValueError(_("base_model is required"))
     if cfg.max_steps <= 0 and cfg.epochs <= 0:
-        raise ValueError("give max_steps or epochs")
+        raise ValueError(_("give max_steps or epochs"))
     for name in ("eval_steps", "eval_samples"):
         if int(getattr(cfg, name)) < 0:
-            raise ValueError(f"{name} must be 0 or more")
+            raise ValueError(_("{name} must be 0 or more").format(name=name))
     if not 0 < cfg.eval_time_share <= 1:
-        raise ValueError("eval_time_share must be more than 0 and at most 1")
+        raise ValueError(_("eval_time_share must be more than 0 and at most 1"))
+    for f in fields(Config):
+        value = getattr(cfg, f.name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            problem = out_of_range(f.name, value)
+            if problem:
+                raise ValueError(problem)
     return cfg
 
 
@@ -318,8 +368,8 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
         if line.strip():
             try:
                 out.append(json.loads(line))
-            except ValueError as err:
-                raise ValueError(f"{path}, line {n}: not JSON ({err})") from None
+            except ValueError:
+                raise ValueError(_("{file}, line {line}: not valid JSON").format(file=path, line=n)) from None
     return out
 
 
@@ -396,7 +446,8 @@ def attach_adapter(model, cfg: Config, run_dir: Path):
         kind = peft_model.peft_config["default"].peft_type.value.lower()
         expected = "lora" if cfg.method == "lora" else "prefix_tuning"
         if kind != expected:
-            raise ValueError(f"the adapter in {source} is {kind}, but this run's method is {cfg.method}")
+            raise ValueError(_("the adapter in {folder} is {kind}, but this run's method is {method}").format(
+                folder=source, kind=kind, method=cfg.method))
         return peft_model
     if cfg.method == "lora":
         spec = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
@@ -454,7 +505,7 @@ class Stop:
 
 def _on_sigterm(signum, frame) -> None:
     Stop.requested = True
-    print("SIGTERM: saving a checkpoint at the end of this step, then stopping", flush=True)
+    print(_("SIGTERM: saving a checkpoint at the end of this step, then stopping"), flush=True)
 
 
 def _stop_everywhere(flag: bool) -> bool:
@@ -544,8 +595,9 @@ def make_callback(run_dir: Path, cfg: Config, status: Status, has_eval: bool, ev
             if has_eval and state.is_world_process_zero:
                 b = self.budget
                 train_s = b.train_seconds(time.time())
-                print(f"evaluation: {b.count} x {eval_rows} rows, {b.spent:.1f} s; training {train_s:.1f} s "
-                      f"({100 * b.spent / max(train_s, 1e-9):.1f} % of training time)", flush=True)
+                print(_("evaluation: {count} x {rows} rows, {spent} s; training {train} s ({share} % of training "
+                        "time)").format(count=b.count, rows=eval_rows, spent=f"{b.spent:.1f}", train=f"{train_s:.1f}",
+                                        share=f"{100 * b.spent / max(train_s, 1e-9):.1f}"), flush=True)
 
     return RunFolder()
 
@@ -558,7 +610,7 @@ def load_rows(cfg: Config, run_dir: Path, tokenizer) -> tuple[list[dict[str, Any
     val_rows = encode(read_jsonl(resolve(run_dir, cfg.validation_file)), tokenizer, cfg) \
         if cfg.validation_file else []
     if not train_rows:
-        raise ValueError(f"the training split {cfg.train_file} has no rows")
+        raise ValueError(_("the training split {file} has no rows").format(file=cfg.train_file))
     return train_rows, val_rows
 
 
@@ -599,6 +651,17 @@ def training_args(cfg: Config, run_dir: Path, *, steps: int, has_eval: bool, res
     )
 
 
+def evaluation_plan(cfg: Config, steps: int, k: int, n_val: int, *, resuming: bool) -> str:
+    """The log line that says how often and on how many validation rows the run evaluates."""
+    cadence = cfg.eval_steps or max(1, steps // 10)
+    when = (_("every {n} steps (eval_steps)").format(n=cadence) if cfg.eval_steps else
+            _("at most every {n} steps within {share} of training time").format(
+                n=cadence, share=f"{cfg.eval_time_share:.0%}"))
+    return (_("evaluation: {k} of {n} validation rows").format(k=k, n=n_val)
+            + (_(" (sampled, seed {seed}; eval_samples=0 for all)").format(seed=cfg.seed) if k < n_val else "")
+            + ("" if resuming else _(", at step 0")) + _(", {when}, and at the end").format(when=when))
+
+
 def train(cfg: Config, run_dir: Path, status: Status) -> str:
     """Fine-tune as configured; return the final state: done or cancelled."""
     import transformers
@@ -608,15 +671,16 @@ def train(cfg: Config, run_dir: Path, status: Status) -> str:
     transformers.logging.set_verbosity_warning()
     set_seed(cfg.seed)
     cuda, bf16, dtype = pick_device(cfg)
-    print(f"run {cfg.run_id or run_dir.name}: {cfg.method} on {cfg.base_model} "
-          f"({'cuda' if cuda else 'cpu'}, {str(dtype).replace('torch.', '')})", flush=True)
+    print(_("run {run}: {method} on {model} ({device}, {dtype})").format(
+        run=cfg.run_id or run_dir.name, method=cfg.method, model=cfg.base_model, device="cuda" if cuda else "cpu",
+        dtype=str(dtype).replace("torch.", "")), flush=True)
 
     tokenizer = load_tokenizer(cfg)
     train_rows, val_rows = load_rows(cfg, run_dir, tokenizer)
     model = attach_adapter(load_base(cfg, dtype), cfg, run_dir)
     trainable, total = model.get_nb_trainable_parameters()
-    print(f"{len(train_rows)} training rows, {len(val_rows)} validation rows; "
-          f"trainable parameters {trainable:,} of {total:,}", flush=True)
+    print(_("{train} training rows, {validation} validation rows; trainable parameters {trainable} of {total}").format(
+        train=len(train_rows), validation=len(val_rows), trainable=f"{trainable:,}", total=f"{total:,}"), flush=True)
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     steps = planned_steps(len(train_rows), cfg, world)
@@ -626,12 +690,7 @@ def train(cfg: Config, run_dir: Path, status: Status) -> str:
     val_rows = sorted((val_rows[i] for i in eval_subset(n_val, k, cfg.seed)), key=lambda r: r["length"])
     resume = runfolder.last_checkpoint(run_dir)
     if val_rows:
-        cadence = cfg.eval_steps or max(1, steps // 10)
-        when = (f"every {cadence} steps (eval_steps)" if cfg.eval_steps else
-                f"at most every {cadence} steps within {cfg.eval_time_share:.0%} of training time")
-        print(f"evaluation: {k} of {n_val} validation rows"
-              + (f" (sampled, seed {cfg.seed}; eval_samples=0 for all)" if k < n_val else "")
-              + ("" if resume else ", at step 0") + f", {when}, and at the end", flush=True)
+        print(evaluation_plan(cfg, steps, k, n_val, resuming=resume is not None), flush=True)
     args = training_args(cfg, run_dir, steps=steps, has_eval=bool(val_rows), resuming=resume is not None,
                          cuda=cuda, bf16=bf16)
     pad_id = tokenizer.pad_token_id
@@ -647,7 +706,7 @@ def train(cfg: Config, run_dir: Path, status: Status) -> str:
     if resume is not None:
         done = int(resume.name.split("-")[1])
         runfolder.truncate_metrics(run_dir, done)
-        print(f"resuming from {resume.name} (step {done})", flush=True)
+        print(_("resuming from {checkpoint} (step {step})").format(checkpoint=resume.name, step=done), flush=True)
     if Stop.requested:
         return "cancelled"
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -672,6 +731,14 @@ def summary(run_dir: Path) -> dict[str, Any]:
     return out
 
 
+def failure(err: BaseException) -> str:
+    """The one line a failed run shows: our own refusals (a bad config, an empty split) as they are, in the
+    language of the person who started the run; anything else with its exception type, for an engineer."""
+    if type(err) is ValueError:
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -692,14 +759,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         status.stop()
         if isinstance(err, KeyboardInterrupt):
-            status.update(state="cancelled", error="interrupted", **summary(run_dir), finished=time.time())
+            status.update(state="cancelled", error=_("interrupted"), **summary(run_dir), finished=time.time())
             return 1
-        status.update(state="failed", error=f"{type(err).__name__}: {err}", **summary(run_dir),
-                      finished=time.time())
+        status.update(state="failed", error=failure(err), **summary(run_dir), finished=time.time())
         return 1
     status.stop()
     status.update(state=state, **summary(run_dir), finished=time.time())
-    print(f"{state}: step {status.data.get('step')}/{status.data.get('total')}", flush=True)
+    print(_("{state}: step {step}/{total}").format(state=label("state", state), step=status.data.get("step"),
+                                                    total=status.data.get("total")), flush=True)
     return 0
 
 

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "studio.cli.compare",
     "studio.cli.project",
     "studio.cli.users",
+    "studio.cli.tasks",
 )
 
 # argparse's own words ("usage:", "the following arguments are required") from our catalog too
@@ -117,8 +118,9 @@ def run_in_server(argv: list[str]) -> int:
 
 def _check_user(args: argparse.Namespace) -> None:
     """With accounts, the CLI acts as ``STUDIO_TOKEN`` or ``STUDIO_USER``/``STUDIO_PASSWORD``, and only as
-    far as that account's role allows (``serve`` is the machine owner's and needs no account)."""
-    if args.command == "serve":
+    far as that account's role allows. Commands that never open the database (``serve``, the machine owner's;
+    ``inspect``, ``demo-model``: ``forward=False``) need no account."""
+    if args.command == "serve" or not getattr(args, "forward", True):
         return
     from studio.service import accounts
 

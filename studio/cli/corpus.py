@@ -4,44 +4,50 @@ from __future__ import annotations
 import sys
 
 from studio.cli import command
+from studio.core.i18n import _, ngettext
 
 
 def register(sub, groups) -> None:
     p = command(groups["import"], "corpus", _import_corpus,
-                "import .txt .md .jsonl .docx .pdf files into a corpus, chunked into passages")
+                _("import .txt .md .jsonl .docx .pdf files into a corpus, chunked into passages"))
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--dataset", required=True, help="corpus dataset name (created when missing)")
-    p.add_argument("--size", type=int, default=800, help="passage size in characters (default 800)")
+    p.add_argument("--dataset", required=True, help=_("corpus dataset name (created when missing)"))
+    p.add_argument("--size", type=int, default=800, help=_("passage size in characters (default 800)"))
     p.add_argument("--overlap", type=int, default=0,
-                   help="characters of whole sentences repeated where a long article is split (default 0)")
-    p.add_argument("--text-field", help="JSON lines: the field holding the text (default: text, content, ...)")
+                   help=_("characters of whole sentences repeated where a long article is split (default 0)"))
+    p.add_argument("--text-field", help=_("JSON lines: the field holding the text (default: text, content, ...)"))
+    p.set_defaults(render=_render_import)
 
     p = command(sub, "generate", _generate,
-                "generate samples from a corpus with an LLM (qa, exam, self-instruct) or offline (cloze); "
-                "resumable: a rerun continues where the last one stopped")
-    p.add_argument("--dataset", required=True, help="the corpus to generate from")
-    p.add_argument("--into", required=True, help="dataset to write into (an exam bank for --strategy exam)")
-    p.add_argument("--strategy", default="qa", choices=["qa", "exam", "self-instruct", "cloze"])
-    p.add_argument("--template", help="generation template name (default: the strategy's built-in)")
-    p.add_argument("--model", help="model name (default $STUDIO_MODEL)")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default $STUDIO_BASE_URL); "
-                                      "the key is read from $OPENAI_API_KEY (or $STUDIO_API_KEY_ENV)")
-    p.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
-    p.add_argument("--rpm", type=float, default=0, help="requests per minute limit (default none)")
-    p.add_argument("--budget", type=float, help="stop when the estimated cost reaches this")
-    p.add_argument("--budget-tokens", type=int, help="stop when this many tokens are spent")
-    p.add_argument("--price-in", type=float, default=0.0, help="price per 1M prompt tokens (for the cost)")
-    p.add_argument("--price-out", type=float, default=0.0, help="price per 1M completion tokens")
-    p.add_argument("--limit", type=int, help="at most this many passages in this run")
-    p.add_argument("--n", type=int, help="questions / pairs per passage (default: the template's)")
-    p.add_argument("--temperature", type=float, help="sampling temperature (default: the template's)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
-    p.add_argument("--retries", type=int, default=3, help="retries of 429 / 5xx / timeouts (default 3)")
-    p.add_argument("--backoff", type=float, default=1.0, help="first retry wait in seconds (doubles)")
-    p.add_argument("--per-passage", type=int, default=3, help="cloze pairs per passage (default 3)")
-    p.add_argument("--seed-dataset", help="self-instruct: dataset whose accepted samples are the examples")
-    p.add_argument("--retry-failed", action="store_true", help="try passages that failed before again")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+                _("generate samples from a corpus with an LLM (qa, exam, self-instruct) or offline (cloze); "
+                  "resumable: a rerun continues where the last one stopped"))
+    p.add_argument("--dataset", required=True, help=_("the corpus to generate from"))
+    p.add_argument("--into", required=True, help=_("dataset to write into (an exam bank for --strategy exam)"))
+    p.add_argument("--strategy", default="qa", choices=["qa", "exam", "self-instruct", "cloze"],
+                   help=_("qa: questions then answers from each passage; exam: exam questions into an exam bank; "
+                          "self-instruct: accepted samples as examples; cloze: offline fill-in-the-blank "
+                          "(default qa)"))
+    p.add_argument("--template", help=_("generation template name (default: the strategy's built-in)"))
+    p.add_argument("--model", help=_("model name (default $STUDIO_MODEL)"))
+    p.add_argument("--base-url", help=_("OpenAI-compatible endpoint (default $STUDIO_BASE_URL); "
+                                        "the key is read from $OPENAI_API_KEY (or $STUDIO_API_KEY_ENV)"))
+    p.add_argument("--concurrency", type=int, default=4, help=_("requests in flight, 1-64 (default 4)"))
+    p.add_argument("--rpm", type=float, default=0, help=_("requests per minute limit (default none)"))
+    p.add_argument("--budget", type=float, help=_("stop when the estimated cost reaches this"))
+    p.add_argument("--budget-tokens", type=int, help=_("stop when this many tokens are spent"))
+    p.add_argument("--price-in", type=float, default=0.0, help=_("price per 1M prompt tokens (for the cost)"))
+    p.add_argument("--price-out", type=float, default=0.0, help=_("price per 1M completion tokens"))
+    p.add_argument("--limit", type=int, help=_("at most this many passages in this run"))
+    p.add_argument("--n", type=int, help=_("questions / pairs per passage, 1-20 (default: the template's)"))
+    p.add_argument("--temperature", type=float, help=_("sampling temperature, 0-2 (default: the template's)"))
+    p.add_argument("--timeout", type=float, default=60.0, help=_("seconds per request (default 60)"))
+    p.add_argument("--retries", type=int, default=3, help=_("retries of 429 / 5xx / timeouts (default 3)"))
+    p.add_argument("--backoff", type=float, default=1.0, help=_("first retry wait in seconds (doubles)"))
+    p.add_argument("--per-passage", type=int, default=3, help=_("cloze pairs per passage, 1-20 (default 3)"))
+    p.add_argument("--seed-dataset", help=_("self-instruct: dataset whose accepted samples are the examples"))
+    p.add_argument("--retry-failed", action="store_true", help=_("try passages that failed before again"))
+    p.add_argument("--no-progress", action="store_true", help=_("no progress bar on stderr"))
+    p.set_defaults(render=_render_generate)
 
 
 def _import_corpus(args) -> dict:
@@ -49,6 +55,23 @@ def _import_corpus(args) -> dict:
 
     return import_corpus(args.files, args.dataset, size=args.size, overlap=args.overlap,
                          text_field=args.text_field)
+
+
+def _render_import(s: dict) -> str:
+    return ngettext("imported {documents} document into {dataset}: {passages} passages",
+                    "imported {documents} documents into {dataset}: {passages} passages", s["documents"]).format(**s)
+
+
+def _render_generate(s: dict) -> str:
+    """One line per run: what it made and what is left (the state in the reader's language)."""
+    from studio.generate import state_label
+
+    if s.get("batch") is None:
+        return _("nothing to generate: every passage of the corpus is done for {dataset}").format(**s)
+    line = _("batch {batch} {state}: {passages} passages, {samples} samples, {failed} failed, {requests} requests, "
+             "{tokens} tokens, estimated cost {cost}; {remaining} passages left").format(
+        **{**s, "state": state_label(s["state"]), "tokens": f"{s['tokens']:,}", "cost": f"{s['cost']:.4f}"})
+    return line + (f"\n{s['error']}" if s.get("error") else "")
 
 
 def _generate(args) -> dict:
@@ -65,11 +88,11 @@ def _generate(args) -> dict:
 
     def progress(p: dict) -> None:
         nonlocal bar
-        report(p["done"], p["total"], f"{p['samples']} samples, {p['failed']} failed")
+        report(p["done"], p["total"], _("{samples} samples, {failed} failed").format(**p))
         if args.no_progress:
             return
         if bar is None:
-            bar = tqdm(total=p["total"], file=sys.stderr, unit="passage", desc="generate")
+            bar = tqdm(total=p["total"], file=sys.stderr, unit=_("passage"), desc=_("generate"))
         bar.update(p["done"] - bar.n)
         bar.set_postfix(samples=p["samples"], failed=p["failed"], tokens=p["tokens"], refresh=False)
 

@@ -3,60 +3,65 @@ from __future__ import annotations
 
 from studio.cli import command
 from studio.core.errors import InputError
+from studio.core.i18n import _
 
 
 def register(sub, groups) -> None:
     p = command(groups["import"], "pairs", _import_pairs,
-                "import training pairs: Alpaca, content/summary, ShareGPT, OpenAI messages "
-                "(JSON, JSON lines, Parquet, CSV, XLSX or a datasets folder; detected by content)")
-    p.add_argument("file", metavar="FILE", help="a file or a datasets save_to_disk folder")
-    p.add_argument("--dataset", required=True, help="samples dataset to import into (created when missing)")
-    p.add_argument("--status", default="accepted", help="status of the imported samples (default accepted)")
-    p.add_argument("--strict", action="store_true", help="refuse the whole file if any row is invalid")
+                _("import training pairs: Alpaca, content/summary, ShareGPT (tool calls too), OpenAI messages "
+                  "(JSON, JSON lines, Parquet, CSV, XLSX or a datasets folder; detected by content)"))
+    p.add_argument("file", metavar="FILE", help=_("a file or a datasets save_to_disk folder"))
+    p.add_argument("--dataset", required=True, help=_("samples dataset to import into (created when missing)"))
+    p.add_argument("--status", default="accepted", help=_("status of the imported samples (default accepted)"))
+    p.add_argument("--strict", action="store_true", help=_("refuse the whole file if any row is invalid"))
 
-    p = command(sub, "snapshot", _snapshot, "freeze a dataset's accepted samples into a snapshot "
-                "(train / validation split by seed, stratified by type; same data twice = same snapshot)")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--val-ratio", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p = command(sub, "snapshot", _snapshot, _("freeze a dataset's accepted samples into a snapshot "
+                "(train / validation split by seed, stratified by type; same data twice = same snapshot)"))
+    p.add_argument("--dataset", required=True, help=_("the dataset to freeze"))
+    p.add_argument("--val-ratio", type=float, default=0.1, help=_("validation share, 0 to 0.9 (default 0.1)"))
+    p.add_argument("--seed", type=int, default=0, help=_("seed of the split (default 0)"))
     p.add_argument("--mix", action="append", default=[], metavar="NAME=FRACTION",
-                   help="mix in another dataset's accepted samples as this share of the snapshot (repeatable)")
-    p.add_argument("--name")
-    p.add_argument("--write", metavar="DIR", help="also write train.jsonl / validation.jsonl into DIR")
+                   help=_("mix in another dataset's accepted samples as this share of the snapshot (repeatable)"))
+    p.add_argument("--name", help=_("a name for the snapshot (default: the dataset and its size)"))
+    p.add_argument("--write", metavar="DIR", help=_("also write train.jsonl / validation.jsonl into DIR"))
 
-    command(sub, "snapshots", _snapshots, "list snapshots")
+    command(sub, "snapshots", _snapshots, _("list snapshots"))
 
-    p = command(sub, "export", _export, "export a dataset or a snapshot (formats: "
-                "chatglm alpaca sharegpt messages hf parquet csv xlsx) under STUDIO_EXPORTS")
+    p = command(sub, "export", _export, _("export a dataset or a snapshot (formats: "
+                "chatglm alpaca sharegpt messages hf parquet csv xlsx) under STUDIO_EXPORTS"))
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dataset")
-    src.add_argument("--snapshot")
+    src.add_argument("--dataset", help=_("the dataset to export"))
+    src.add_argument("--snapshot", help=_("the snapshot to export (its id or a unique start of it)"))
     from exports.registry import choices
 
-    p.add_argument("--format", required=True, choices=choices())
-    p.add_argument("--out", required=True, metavar="DIR", help="folder to write into (created; an existing non-empty one needs --force)")
-    p.add_argument("--val-ratio", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", required=True, choices=choices(), help=_("the file format a trainer reads"))
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help=_("folder to write into (created; an existing non-empty one needs --force)"))
+    p.add_argument("--val-ratio", type=float, default=None, help=_("validation share, 0 to 0.9 (default: none)"))
+    p.add_argument("--seed", type=int, default=0, help=_("seed of the split (default 0)"))
     p.add_argument("--status", action="append", default=None,
-                   help="export samples with this status (repeatable; default all but rejected)")
-    p.add_argument("--max-source-length", type=int, help="warn about longer prompts")
-    p.add_argument("--max-target-length", type=int, help="warn about longer answers")
-    p.add_argument("--tokenizer", metavar="DIR", help="count lengths in this tokenizer's tokens")
-    p.add_argument("--force", action="store_true", help="overwrite an existing export folder")
+                   help=_("export samples with this status (repeatable; default all but rejected)"))
+    p.add_argument("--max-source-length", type=int, help=_("warn about longer prompts"))
+    p.add_argument("--max-target-length", type=int, help=_("warn about longer answers"))
+    p.add_argument("--tokenizer", metavar="DIR", help=_("count lengths in this tokenizer's tokens"))
+    p.add_argument("--force", action="store_true", help=_("overwrite an existing export folder"))
 
-    p = command(sub, "dedup", _dedup, "find exact and near-duplicate samples; --apply keeps one per group")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--threshold", type=float, default=0.8, help="near-duplicate Jaccard threshold")
-    p.add_argument("--exact-only", action="store_true")
-    p.add_argument("--apply", action="store_true", help="delete all but one row per group (undoable)")
+    p = command(sub, "dedup", _dedup, _("find exact and near-duplicate samples; --apply keeps one per group"))
+    p.add_argument("--dataset", required=True, help=_("the dataset to look in"))
+    p.add_argument("--threshold", type=float, default=0.8,
+                   help=_("near-duplicate Jaccard similarity, 0.5 to 1 (default 0.8)"))
+    p.add_argument("--exact-only", action="store_true", help=_("only exact duplicates"))
+    p.add_argument("--apply", action="store_true", help=_("delete all but one row per group (undoable)"))
 
-    p = command(sub, "undo", _undo, "undo the last bulk action of a dataset")
-    p.add_argument("--dataset", required=True)
+    p = command(sub, "undo", _undo, _("undo the last bulk action of a dataset"))
+    p.add_argument("--dataset", required=True, help=_("the dataset whose last bulk action to undo"))
+
 
 def _import_pairs(args) -> dict:
     from studio.data.pairs import import_pairs
 
     return import_pairs(args.file, args.dataset, status=args.status, strict=args.strict)
+
 
 def _parse_mix(items: list[str]) -> dict[str, float]:
     mix = {}
@@ -67,8 +72,9 @@ def _parse_mix(items: list[str]) -> dict[str, float]:
         except ValueError:
             sep = ""
         if not sep or not name.strip():
-            raise InputError(f"--mix takes NAME=FRACTION, not {item!r}")
+            raise InputError(_("--mix takes NAME=FRACTION, not {item}").format(item=repr(item)))
     return mix
+
 
 def _snapshot(args) -> dict:
     from studio.data import snapshots
@@ -79,10 +85,12 @@ def _snapshot(args) -> dict:
         snap["files"] = snapshots.write_jsonl(snap["id"], args.write)
     return snap
 
+
 def _snapshots(args) -> dict:
     from studio.data import snapshots
 
     return {"snapshots": snapshots.list_all()}
+
 
 def _export(args) -> dict:
     from studio.data.export import export
@@ -94,8 +102,9 @@ def _export(args) -> dict:
     import sys
 
     for w in result["warnings"]:
-        print(f"warning: {w}", file=sys.stderr)
+        print(_("warning: {message}").format(message=w), file=sys.stderr)
     return result
+
 
 def _dedup(args) -> dict:
     from studio.data import samples
@@ -109,8 +118,8 @@ def _dedup(args) -> dict:
         out["removed"] = samples.remove_duplicates(args.dataset, found["groups"])["affected"]
     return out
 
+
 def _undo(args) -> dict:
     from studio.data import samples
 
     return samples.undo_last(args.dataset)
-

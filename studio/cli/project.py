@@ -6,28 +6,29 @@ import sys
 from pathlib import Path
 
 from studio.cli import command
+from studio.core.i18n import _
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def register(sub, groups) -> None:
-    p = command(sub, "status", _status, "counts per dataset and the recent runs (as on the Home page)")
+    p = command(sub, "status", _status, _("counts per dataset and the recent runs (as on the Home page)"))
     p.set_defaults(render=_render_status)
-    command(sub, "init", _init, "create and migrate the database, build the demo model, load the demo project")
-    p = command(sub, "serve", _serve, "run the studio: pages, /api/v1 and the supervisor of background work "
-                                      "(make run); the CLI then sends its commands to this server")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
+    command(sub, "init", _init, _("create and migrate the database, build the demo model, load the demo project"))
+    p = command(sub, "serve", _serve, _("run the studio: pages, /api/v1 and the supervisor of background work "
+                                        "(make run); the CLI then sends its commands to this server"))
+    p.add_argument("--host", default="127.0.0.1", help=_("address to listen on (default 127.0.0.1, loopback only)"))
     p.add_argument("--port", type=int, default=int(os.environ.get("STUDIO_PORT") or 8501),
-                   help="port (default $STUDIO_PORT or 8501)")
+                   help=_("port (default $STUDIO_PORT or 8501)"))
     p.set_defaults(forward=False)
-    p = command(sub, "jobs", _jobs, "background work (generation batches, imports, exports, ...): list, or "
-                                    "`jobs cancel ID` / `jobs retry ID`")
-    p.add_argument("action", nargs="?", choices=("cancel", "retry"), help="cancel or retry job ID")
-    p.add_argument("id", nargs="?", type=int, help="the job")
-    p.add_argument("--all", action="store_true", help="also finished jobs (default: the last 50 of any state)")
+    p = command(sub, "jobs", _jobs, _("background work (generation batches, imports, exports, ...): list, or "
+                                      "`jobs cancel ID` / `jobs retry ID`"))
+    p.add_argument("action", nargs="?", choices=("cancel", "retry"), help=_("cancel or retry job ID"))
+    p.add_argument("id", nargs="?", type=int, help=_("the job"))
+    p.add_argument("--all", action="store_true", help=_("also finished jobs (default: the last 50 of any state)"))
     p.set_defaults(render=_render_jobs)
-    p = command(sub, "demo-model", _demo_model, "build the tiny local base model (no download)")
-    p.add_argument("--out", required=True, help="folder to save the model and tokenizer into")
+    p = command(sub, "demo-model", _demo_model, _("build the tiny local base model (no download)"))
+    p.add_argument("--out", required=True, help=_("folder to save the model and tokenizer into"))
     p.set_defaults(forward=False)
 
 
@@ -38,16 +39,21 @@ def _status(args) -> dict:
 
 
 def _render_status(summary: dict) -> str:
+    from studio.core.labels import label
+
     t = summary["totals"]
-    lines = [f"database: {summary['db']}",
-             f"{t['datasets']} datasets, {t['questions']} exam questions, {t['passages']} passages, "
-             f"{t['samples']} samples, {t['snapshots']} snapshots, {t['runs']} runs"]
+    lines = [_("database: {file}").format(file=summary["db"]),
+             _("{datasets} datasets, {questions} exam questions, {passages} passages, {samples} samples, "
+               "{snapshots} snapshots, {runs} runs").format(**t)]
     for d in summary["datasets"]:
-        status = ", ".join(f"{k} {v}" for k, v in d["by_status"].items()) or "no samples"
-        lines.append(f"  {d['name']} ({d['kind']}): {d['questions']} questions, {d['passages']} passages, "
-                     f"{d['samples']} samples [{status}]")
+        status = ", ".join(f"{label('status', k)} {v}" for k, v in d["by_status"].items()) or _("no samples")
+        lines.append("  " + _("{name} ({kind}): {questions} questions, {passages} passages, {samples} samples "
+                              "[{status}]").format(name=d["name"], kind=d["kind"], questions=d["questions"],
+                                                   passages=d["passages"], samples=d["samples"], status=status))
     for r in summary["runs"]:
-        lines.append(f"  run {r['id']} {r['method']} {r['state']} {r['step']}/{r['total']}")
+        lines.append("  " + _("run {run} {method} {state} {step}/{total}").format(
+            run=r["id"], method=label("method", r["method"]), state=label("state", r["state"]), step=r["step"],
+            total=r["total"]))
     return "\n".join(lines)
 
 
@@ -67,8 +73,14 @@ def _serve(args) -> dict:
     from studio.core.errors import InputError
 
     if args.host not in LOOPBACK:
-        raise InputError(f"the studio has no accounts yet, so it serves only on a loopback address "
-                         f"(127.0.0.1), not on {args.host}")
+        from studio.service import accounts
+
+        if not accounts.enabled():  # without accounts anyone on the network could act as the owner
+            raise InputError(_("the studio has no accounts yet, so it serves only on a loopback address "
+                               "(127.0.0.1), not on {host}").format(host=args.host))
+        from store import db
+
+        db.close_all()  # the server process opens the database itself
     serve = Path(__file__).resolve().parents[2] / "serve.py"
     sys.stdout.flush()
     os.execv(sys.executable, [sys.executable, str(serve), "--host", args.host, "--port", str(args.port)])
@@ -81,7 +93,7 @@ def _jobs(args) -> dict:
 
     if args.action:
         if args.id is None:
-            raise InputError(f"say which job: python -m studio jobs {args.action} ID")
+            raise InputError(_("say which job: python -m studio jobs {action} ID").format(action=args.action))
         job = jobs.cancel(args.id) if args.action == "cancel" else jobs.retry(args.id)
         return {"job": _job_summary(job)}
     return {"jobs": [_job_summary(j) for j in jobs.list_jobs(limit=500 if args.all else 50)]}
@@ -94,14 +106,18 @@ def _job_summary(j: dict) -> dict:
 
 
 def _render_jobs(summary: dict) -> str:
+    from studio.core.labels import label
+
     if "job" in summary:
         j = summary["job"]
-        return f"job {j['id']} ({j['kind']}): {j['state']}" + (f" — {j['message']}" if j["message"] else "")
+        return _("job {id} ({kind}): {state}").format(id=j["id"], kind=j["kind"], state=label("state", j["state"])) \
+            + (f" — {j['message']}" if j["message"] else "")
     if not summary["jobs"]:
-        return "no jobs yet"
+        return _("no jobs yet")
     lines = []
     for j in summary["jobs"]:
         progress = f"{j['progress']}/{j['total']}" if j["total"] else str(j["progress"] or "")
         what = " ".join(j["args"].get("argv", [])) if j["kind"] == "command" else j["kind"]
-        lines.append(f"{j['id']:>5}  {j['state']:<11} {progress:>11}  {what}  {j['message'] or ''}".rstrip())
+        state = label("state", j["state"])
+        lines.append(f"{j['id']:>5}  {state:<11} {progress:>11}  {what}  {j['message'] or ''}".rstrip())
     return "\n".join(lines)

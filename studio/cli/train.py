@@ -5,6 +5,7 @@ import sys
 import time
 
 from studio.cli import command
+from studio.core.i18n import _
 
 # trainer settings offered as --flags (method and data have their own options)
 _SKIP = {"base_model", "method", "train_file", "validation_file", "from_adapter", "parent_run", "run_id",
@@ -14,39 +15,59 @@ _SKIP = {"base_model", "method", "train_file", "validation_file", "from_adapter"
 def register(sub, groups) -> None:
     from studio.train.config import config_fields
 
-    p = command(sub, "train", _train, "fine-tune a LoRA or P-Tuning v2 adapter on a snapshot (or a dataset)")
+    p = command(sub, "train", _train, _("fine-tune a LoRA or P-Tuning v2 adapter on a snapshot (or a dataset)"))
     data = p.add_mutually_exclusive_group()
-    data.add_argument("--dataset", help="dataset whose accepted samples are snapshotted and trained on")
-    data.add_argument("--snapshot", help="snapshot id (or a unique prefix)")
-    p.add_argument("--base-model", help="local model folder or hub id (a --from-run keeps its parent's)")
-    p.add_argument("--method", choices=("lora", "prefix"), help="lora (default) or prefix (P-Tuning v2)")
+    data.add_argument("--dataset", help=_("dataset whose accepted samples are snapshotted and trained on"))
+    data.add_argument("--snapshot", help=_("snapshot id (or a unique prefix)"))
+    p.add_argument("--base-model", help=_("local model folder or hub id (a --from-run keeps its parent's)"))
+    p.add_argument("--method", choices=("lora", "prefix"), help=_("lora (default) or prefix (P-Tuning v2)"))
+    # numbers arrive as text and are checked by studio.train.config (type and range, one clear line, exit 2)
     steps = p.add_mutually_exclusive_group()
-    steps.add_argument("--max-steps", type=int, help="optimizer steps")
-    steps.add_argument("--epochs", type=float, help="passes over the training split")
+    steps.add_argument("--max-steps", help=_setting_help("max_steps", _("optimizer steps")))
+    steps.add_argument("--epochs", help=_setting_help("epochs", _("passes over the training split")))
     chain = p.add_mutually_exclusive_group()
-    chain.add_argument("--resume", metavar="RUN", help="continue a failed or cancelled run from its checkpoint")
-    chain.add_argument("--from-run", metavar="RUN", help="new run starting from this run's adapter (chained)")
-    p.add_argument("--name", help="a name for the run")
-    p.add_argument("--detach", action="store_true", help="start in the background and return at once")
-    trainer = p.add_argument_group("trainer settings (defaults: the method's preset)")
+    chain.add_argument("--resume", metavar="RUN", help=_("continue a failed or cancelled run from its checkpoint"))
+    chain.add_argument("--from-run", metavar="RUN", help=_("new run starting from this run's adapter (chained)"))
+    p.add_argument("--name", help=_("a name for the run"))
+    p.add_argument("--detach", action="store_true", help=_("start in the background and return at once"))
+    trainer = p.add_argument_group(_("trainer settings (defaults: the method's preset)"))
     for f in config_fields():
         if f["name"] in _SKIP:
             continue
         flag = "--" + f["name"].replace("_", "-")
         if f["type"] == "bool":
             trainer.add_argument(flag, dest=f["name"], default=None, choices=("true", "false"),
-                                 help=f"{f['help']} (default {str(f['default']).lower()})")
+                                 help=_setting_help(f["name"]))
         else:
-            kind = {"int": int, "float": float}.get(f["type"], str)
-            trainer.add_argument(flag, dest=f["name"], type=kind, default=None,
-                                 help=f"{f['help']} (default {f['default'] or 'auto'})")
+            trainer.add_argument(flag, dest=f["name"], default=None, help=_setting_help(f["name"]))
     p.set_defaults(render=_render_train)
-    q = command(sub, "runs", _runs, "every run with state and progress (and actions on one run)")
+    q = command(sub, "runs", _runs, _("every run with state and progress (and actions on one run)"))
     act = q.add_mutually_exclusive_group()
-    act.add_argument("--cancel", metavar="RUN", help="stop a run (SIGTERM: it saves a checkpoint first)")
-    act.add_argument("--merge", metavar="RUN", help="merge a LoRA run into its base model and save the result")
-    q.add_argument("--out", help="with --merge: the folder to save into (default: models/<run>-merged)")
+    act.add_argument("--cancel", metavar="RUN", help=_("stop a run (SIGTERM: it saves a checkpoint first)"))
+    act.add_argument("--merge", metavar="RUN", help=_("merge a LoRA run into its base model and save the result"))
+    q.add_argument("--out", help=_("with --merge: the folder to save into (default: models/<run>-merged)"))
     q.set_defaults(render=_render_runs)
+
+
+def _setting_help(name: str, why: str | None = None) -> str:
+    """A trainer flag's help: its one-line why, default and range (argparse shows ``%`` doubled)."""
+    from studio.train.config import config_fields, shown_number
+
+    f = next(f for f in config_fields() if f["name"] == name)
+    default = f["default"]
+    if f["type"] == "bool":
+        default = str(default).lower()
+    elif f["type"] in ("int", "float"):
+        default = shown_number(default)
+    elif f["type"] == "tuple":
+        default = ",".join(default) or _("auto")
+    why = why or _(f["help"])
+    if f["min"] is None:
+        text = _("{why} (default {default})").format(why=why, default=default)
+    else:
+        text = _("{why} (default {default}; from {low} to {high})").format(
+            why=why, default=default, low=shown_number(f["min"]), high=shown_number(f["max"]))
+    return text.replace("%", "%%")
 
 
 def _settings(args) -> dict:
@@ -73,13 +94,14 @@ def _train(args) -> dict:
 
     if args.resume:
         if args.dataset or args.snapshot or args.base_model or args.method:
-            raise InputError("--resume continues a run as it was configured; drop the data, model and method options")
+            raise InputError(_("--resume continues a run as it was configured; drop the data, model and method "
+                               "options"))
         row = runs.resume(args.resume)
     else:
         if not args.from_run and not args.base_model:
-            raise InputError("give --base-model (a local model folder or hub id), or --from-run RUN")
+            raise InputError(_("give --base-model (a local model folder or hub id), or --from-run RUN"))
         if not args.from_run and not (args.dataset or args.snapshot):
-            raise InputError("give --dataset NAME or --snapshot ID")
+            raise InputError(_("give --dataset NAME or --snapshot ID"))
         row = runs.submit(base_model=args.base_model, method=args.method, snapshot=args.snapshot,
                           dataset=args.dataset, name=args.name, from_run=args.from_run, **_settings(args))
     if not args.detach:
@@ -121,8 +143,8 @@ def _follow(run_id: str) -> dict:
                 if cancelled:
                     raise
                 cancelled = True
-                print(f"\ncancelling {run_id}: saving a checkpoint (Ctrl-C again to leave it running)",
-                      file=sys.stderr)
+                print("\n" + _("cancelling {run}: saving a checkpoint (Ctrl-C again to leave it running)").format(
+                    run=run_id), file=sys.stderr)
                 runs.cancel(run_id)
     finally:
         bar.close()
@@ -144,17 +166,21 @@ def _summary(row: dict) -> dict:
 
 
 def _render_train(summary: dict) -> str:
-    lines = [f"run {summary['run']}: {summary['state']} at step {summary['step']}/{summary['total']}"]
+    from studio.train.display import state_label
+
+    lines = [_("run {run}: {state} at step {step}/{total}").format(
+        run=summary["run"], state=state_label(summary), step=summary["step"], total=summary["total"])]
     if summary.get("final_loss") is not None:
-        lines.append(f"final loss {summary['final_loss']:.4f}"
-                     + (f", eval loss {summary['eval_loss']:.4f}" if summary.get("eval_loss") is not None else ""))
-    lines.append(f"folder  {summary['dir']}")
+        lines.append(_("final loss {loss}").format(loss=f"{summary['final_loss']:.4f}")
+                     + (_(", eval loss {loss}").format(loss=f"{summary['eval_loss']:.4f}")
+                        if summary.get("eval_loss") is not None else ""))
+    lines.append(_("folder  {folder}").format(folder=summary["dir"]))
     if summary["state"] == "done":
-        lines.append(f"adapter {summary['adapter']}")
+        lines.append(_("adapter {folder}").format(folder=summary["adapter"]))
     if summary.get("error"):
-        lines.append(f"error: {summary['error']}")
+        lines.append(_("error: {message}").format(message=summary["error"]))
     if summary["state"] in ("queued", "starting", "running"):
-        lines.append("follow it with `python -m studio runs` or on the Runs page")
+        lines.append(_("follow it with `python -m studio runs` or on the Runs page"))
     return "\n".join(lines)
 
 
@@ -166,28 +192,32 @@ def _runs(args) -> dict:
     if args.out:
         from studio.core.errors import InputError
 
-        raise InputError("--out goes with --merge")
+        raise InputError(_("--out goes with --merge"))
     if args.cancel:
         row = runs.cancel(args.cancel)
         return {"run": row["id"], "state": row["state"], "cancelling": row["state"] != "cancelled"}
-    return {"runs": [{k: r[k] for k in ("id", "name", "method", "state", "step", "total", "progress", "eta_s",
-                                        "final_loss", "eval_loss", "base_model", "snapshot", "parent_run", "dir")}
+    return {"runs": [{k: r[k] for k in ("id", "name", "method", "state", "cancelling", "step", "total", "progress",
+                                        "eta_s", "final_loss", "eval_loss", "base_model", "snapshot", "parent_run",
+                                        "dir")}
                      for r in runs.list_runs()]}
 
 
 def _render_runs(summary: dict) -> str:
-    from studio.train.display import progress_text
+    from studio.core.labels import label
+    from studio.train.display import progress_text, state_label
 
     if "out" in summary:
-        return f"merged run {summary['run']} into {summary['out']}"
+        return _("merged run {run} into {folder}").format(run=summary["run"], folder=summary["out"])
     if "cancelling" in summary:
-        return f"run {summary['run']}: " + ("SIGTERM sent; it saves a checkpoint, then ends cancelled"
-                                            if summary["cancelling"] else "cancelled")
+        return _("run {run}: {what}").format(run=summary["run"], what=_(
+            "SIGTERM sent; it saves a checkpoint, then ends cancelled") if summary["cancelling"] else state_label(
+            {"state": "cancelled"}))
     if not summary["runs"]:
-        return "no runs yet; start one with `python -m studio train` or on the Train page"
+        return _("no runs yet; start one with `python -m studio train` or on the Train page")
     lines = []
     for r in summary["runs"]:
-        loss = f" loss {r['final_loss']:.4f}" if r.get("final_loss") is not None else ""
-        parent = f" (from {r['parent_run']})" if r.get("parent_run") else ""
-        lines.append(f"{r['id']}  {r['method']:<6} {r['state']:<9} {progress_text(r)}{loss}  {r['name']}{parent}")
+        loss = " " + _("loss {loss}").format(loss=f"{r['final_loss']:.4f}") if r.get("final_loss") is not None else ""
+        parent = " " + _("(from {run})").format(run=r["parent_run"]) if r.get("parent_run") else ""
+        lines.append(f"{r['id']}  {label('method', r['method']):<11} {state_label(r):<9} {progress_text(r)}{loss}  "
+                     f"{r['name']}{parent}")
     return "\n".join(lines)

@@ -3,6 +3,7 @@
     python -m studio.core.catalogs update   # extract, merge into locales/*/studio.po, compile .mo
     python -m studio.core.catalogs check    # list zh messages without a translation (exit 1 if any)
     python -m studio.core.catalogs compile  # .po -> .mo only (what `make` runs)
+    python -m studio.core.catalogs set MSGID TEXT   # correct one zh translation
 
 ``update`` extracts ``_()``, ``N_()`` and ``ngettext()`` from pages/, studio/, store/, exports/,
 trainers/, app.py and serve.py; keeps every existing translation; drops messages the code no longer has;
@@ -130,8 +131,25 @@ def compile_all() -> None:
             _write_atomic(_po_path(lang).with_suffix(".mo"), lambda h, c=catalog: write_mo(h, c))
 
 
+def set_translation(msgid: str, text: str, lang: str = "zh") -> None:
+    """Replace one translation (``update`` only fills empty ones)."""
+    from babel.messages.pofile import write_po
+
+    catalog = _read(lang)
+    message = catalog.get(msgid)
+    if message is None:
+        raise SystemExit(f"no message {msgid!r} in the {lang} catalog")
+    message.string = (text,) if isinstance(message.id, tuple) else text
+    message.flags.discard("fuzzy")
+    _write_atomic(_po_path(lang), lambda h: write_po(h, catalog, width=0, include_lineno=False, sort_output=True))
+    compile_all()
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "update"
+    if command == "set" and len(argv) == 3:  # set MSGID TEXT: correct a zh translation
+        set_translation(argv[1], argv[2])
+        return 0
     if command == "update":
         print(json.dumps(update(), ensure_ascii=False))
         return 0

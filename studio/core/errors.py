@@ -17,18 +17,22 @@ class StudioError(Exception):
         super().__init__(self._format())
 
     def _format(self) -> str:
+        """"FILE, sheet S, row R, column C: message", in the language of the work in hand."""
+        from studio.core.i18n import _
+
         where = []
         if self.file:
             where.append(str(self.file))
         if self.sheet:
-            where.append(f"sheet {self.sheet}")
+            where.append(_("sheet {sheet}").format(sheet=self.sheet))
         if self.row is not None:
-            where.append(f"row {self.row}")
+            where.append(_("row {row}").format(row=self.row))
         if self.column:
-            where.append(f"column {self.column}")
+            where.append(_("column {column}").format(column=self.column))
         if self.run_id:
-            where.append(f"run {self.run_id}")
-        return f"{', '.join(where)}: {self.message}" if where else self.message
+            where.append(_("run {run}").format(run=self.run_id))
+        return _("{where}: {message}").format(where=_(", ").join(where), message=self.message) if where \
+            else self.message
 
 
 class InputError(StudioError):

@@ -43,11 +43,28 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from studio.core.i18n import N_, _
+
 QTYPES = ("single", "multi", "judge", "blank", "open")
 CHOICE = ("single", "multi")
 TEXT = ("blank", "open")
 TYPE_NAMES = {"single": "单选题", "multi": "多选题", "judge": "判断题", "blank": "填空题", "open": "问答题"}
 LABELS = "ABCDEFGH"   # a question has at most 8 options, labelled A, B, C… in order
+
+
+def type_word(qtype: str) -> str:
+    """A type in a count or a note (``single 3``): the stored value in English, as the CLI's flags and JSON
+    name it; the glossary's term (``labels``) in any other language. ``TYPE_NAMES`` stays the rule table's
+    Chinese, which banks and templates read."""
+    from studio.core.i18n import current
+    from studio.core.labels import label
+
+    if current() == "en":
+        return qtype
+    return _(CHOICE_WORD) if qtype == "choice" else label("qtype", qtype)
+
+
+CHOICE_WORD = N_("single or multiple choice")   # a type written 选择题: single or multi by its answer
 
 WS = " \t\r\n\u3000\u00a0\u200b\ufeff"
 SEPS = ",，;；、|"
@@ -155,15 +172,15 @@ def json_options(raw) -> list[dict[str, str]] | None:
         return None
     read = [option_object(o) if isinstance(o, dict) else (None, _scalar_text(o)) for o in raw
             if isinstance(o, dict) or _scalar_text(o).strip(WS)]
-    if read and not any(isinstance(o, dict) for o in raw) and all(re.match(OPTION_PREFIX, t) for _, t in read):
+    if read and not any(isinstance(o, dict) for o in raw) and all(re.match(OPTION_PREFIX, t) for _unused, t in read):
         # every string starts with its label: `["A. 雨鞋", "B. 绝缘靴"]`
         return [{"label": norm_label(re.match(OPTION_PREFIX, t).group(1)),
-                 "text": re.sub(OPTION_PREFIX, "", t).strip(WS + SEPS)} for _, t in read]
-    given = [label for label, _ in read]
+                 "text": re.sub(OPTION_PREFIX, "", t).strip(WS + SEPS)} for _unused, t in read]
+    given = [label for label, _unused in read]
     use_given = bool(read) and all(isinstance(o, dict) for o in raw) and \
         all(label and re.fullmatch("[A-Z]", label) for label in given)
     return [{"label": given[i] if use_given else chr(65 + i), "text": text.strip(WS + SEPS)}
-            for i, (_, text) in enumerate(read)]
+            for i, (_unused, text) in enumerate(read)]
 
 
 def read_letters(answer: str | None) -> list[str] | None:
@@ -275,8 +292,8 @@ def answer_text(q: Mapping[str, Any]) -> str:
 @dataclass(frozen=True)
 class Rule:
     """One thing a question must satisfy. ``broken`` (Python) and ``sql`` (a DuckDB condition over the
-    same fields) say when it does not; ``reason`` is what the user reads, its ``{names}`` filled from
-    ``VALUES``. ``field`` is where the editor points; ``qtypes`` None: every type."""
+    same fields) say when it does not; ``reason`` is what the user reads (marked for the catalog, read in
+    the current language where the check runs), its ``{names}`` filled from ``VALUES``. ``field`` is where the editor points; ``qtypes`` None: every type."""
     code: str
     field: str
     qtypes: tuple[str, ...] | None
@@ -328,55 +345,58 @@ _LABELS_IN_ORDER = f"[{', '.join(_lit(x) for x in LABELS)}][1:len(opt_labels)]"
 
 # In the importer's order: the first broken rule is the one reported.
 RULES: tuple[Rule, ...] = (
-    Rule("question_empty", "question", None, "empty question",
+    Rule("question_empty", "question", None, N_("empty question"),
          lambda q: not _text(q.get("question")), _SQL_EMPTY.format("question")),
     Rule("unread", "reading", None, "{reading}",
          lambda q: bool(q.get("reading")), "reading IS NOT NULL"),
-    Rule("too_many_options", "options", None, "{n_options} options: at most 8 (A to H)",
+    Rule("too_many_options", "options", None, N_("{n_options} options: at most 8 (A to H)"),
          lambda q: len(_opts(q)) > len(LABELS), f"len(opt_labels) > {len(LABELS)}"),
     # one rule, two reasons: repeated labels are named as such (checked only on rows out of order: fast)
     Rule("labels_out_of_order", "options", None, "{labels_problem}",
          lambda q: _labels(q) != list(LABELS[:len(_labels(q))]), f"opt_labels <> {_LABELS_IN_ORDER}"),
-    Rule("option_empty", "options", None, "option {empty_option} is empty",
+    Rule("option_empty", "options", None, N_("option {empty_option} is empty"),
          lambda q: any(not _text(o["text"]) for o in _opts(q)),
          f"list_bool_or(list_transform(opt_texts, lambda t: {_SQL_EMPTY.format('t')}))"),
-    Rule("answer_missing", "answer", None, "missing answer",
+    Rule("answer_missing", "answer", None, N_("missing answer"),
          lambda q: not _text(q.get("answer")), _SQL_EMPTY.format("answer")),
-    Rule("too_few_options", "options", CHOICE, "too few options ({n_options}) for a {kind}-choice question",
+    Rule("too_few_options", "options", CHOICE, N_("too few options ({n_options}) for a {kind} question"),
          lambda q: len(_opts(q)) < 2, "len(opt_labels) < 2"),
     Rule("answer_unread", "answer", CHOICE,
-         "answer \"{answer}\" is neither an option label nor an option's text (a shifted row?)",
+         N_("answer \"{answer}\" is neither an option label nor an option's text (a shifted row?)"),
          lambda q: not q.get("answer_labels"), "answer_labels IS NULL OR len(answer_labels) = 0"),
-    Rule("answer_not_option", "answer", CHOICE, "answer label {missing} is not among the options {labels}",
+    Rule("answer_not_option", "answer", CHOICE, N_("answer label {missing} is not among the options {labels}"),
          lambda q: bool(_missing(q)), "NOT list_has_all(opt_labels, answer_labels)"),
     Rule("single_many", "answer", ("single",),
-         "the type says single choice{stated} but the answer has {n_answer} labels ({answer_labels})",
+         N_("the type says single choice{stated} but the answer has {n_answer} labels ({answer_labels})"),
          lambda q: len(q.get("answer_labels") or []) > 1, "len(answer_labels) > 1"),
-    Rule("judge_options", "options", ("judge",), "the type says judge{stated} but the options are not 正确/错误",
+    Rule("judge_options", "options", ("judge",), N_("the type says judge{stated} but the options are not 正确/错误"),
          lambda q: not is_judge_pair(_opts(q)), f"NOT coalesce({SQL_JUDGE_PAIR}, false)"),
-    Rule("judge_unread", "answer", ("judge",), "judge answer \"{answer}\" is not one of {judge_words}",
+    Rule("judge_unread", "answer", ("judge",), N_("judge answer \"{answer}\" is not one of {judge_words}"),
          lambda q: len(q.get("answer_labels") or []) != 1, "answer_labels IS NULL OR len(answer_labels) <> 1"),
-    Rule("text_answer_labels", "answer_labels", TEXT,
-         "a {qtype}{stated} question is answered by text: clear the answer labels ({answer_labels}) "
-         "or choose single, multi or judge",
+    # one rule per text type, so that each reason reads as a whole sentence in every language
+    Rule("text_answer_labels", "answer_labels", ("blank",),
+         N_("a blank{stated} question is answered by text: clear the answer labels ({answer_labels}) "
+            "or choose single, multi or judge"),
+         lambda q: bool(q.get("answer_labels")), "len(answer_labels) > 0"),
+    Rule("text_answer_labels", "answer_labels", ("open",),
+         N_("an open{stated} question is answered by text: clear the answer labels ({answer_labels}) "
+            "or choose single, multi or judge"),
          lambda q: bool(q.get("answer_labels")), "len(answer_labels) > 0"),
 )
 
-# the {names} of the reasons: (Python, DuckDB) over the same fields
-VALUES: dict[str, tuple[Callable[[Mapping[str, Any]], str], str]] = {
+# the {names} of the reasons: (Python, DuckDB) over the same fields; a DuckDB form given as a function is
+# built where the SQL is (its words in the current language)
+VALUES: dict[str, tuple[Callable[[Mapping[str, Any]], str], str | Callable[[], str]]] = {
     "reading": (lambda q: str(q.get("reading")), "reading"),
     "n_options": (lambda q: str(len(_opts(q))), "len(opt_labels)::VARCHAR"),
     "option_labels": (lambda q: ", ".join(_labels(q)), "array_to_string(opt_labels, ', ')"),
     "labels": (lambda q: "".join(_labels(q)), "array_to_string(opt_labels, '')"),
-    "labels_problem": (lambda q: _labels_problem(_labels(q)),
-                       "CASE WHEN list_unique(opt_labels) < len(opt_labels) THEN concat('option label ', "
-                       "list_filter(opt_labels, lambda l, i: list_position(opt_labels, l) < i)[1], "
-                       "' appears more than once (', array_to_string(opt_labels, ', '), ')') "
-                       "ELSE concat('option labels ', array_to_string(opt_labels, ', '), ' are not A, B, C… in order') END"),
+    "labels_problem": (lambda q: _labels_problem(_labels(q)), lambda: _sql_labels_problem()),
     "empty_option": (lambda q: next(o["label"] for o in _opts(q) if not _text(o["text"])),
                      f"list_filter(opt_labels, lambda l, i: {_SQL_EMPTY.format('opt_texts[i]')})[1]"),
-    "kind": (lambda q: "single" if q["qtype"] == "single" else "multiple",
-             "CASE qtype WHEN 'single' THEN 'single' ELSE 'multiple' END"),
+    "kind": (lambda q: _(CHOICE_KINDS["single" if q["qtype"] == "single" else "multi"]),
+             lambda: f"CASE qtype WHEN 'single' THEN {_lit(_(CHOICE_KINDS['single']))} "
+                     f"ELSE {_lit(_(CHOICE_KINDS['multi']))} END"),
     "answer": (lambda q: _text(q.get("answer"))[:40], "left(answer, 40)"),
     "missing": (lambda q: ", ".join(_missing(q)),
                 "array_to_string(list_filter(answer_labels, lambda l: NOT list_contains(opt_labels, l)), ', ')"),
@@ -384,18 +404,38 @@ VALUES: dict[str, tuple[Callable[[Mapping[str, Any]], str], str]] = {
     "answer_labels": (lambda q: "".join(q.get("answer_labels") or []), "array_to_string(answer_labels, '')"),
     "stated": (lambda q: f" ({_text(q.get('stated'))})" if _text(q.get("stated")) else "",
                "coalesce(' (' || stated || ')', '')"),
-    "qtype": (lambda q: q["qtype"], "qtype"),
     # the importer always reads 0/1 (by its file's convention); the editor and generated questions do not
     "judge_words": (lambda q: JUDGE_WORDS if q.get("zero_is_true") is None else JUDGE_WORDS_01,
                     _lit(JUDGE_WORDS_01)),
 }
 
 
+CHOICE_KINDS = {"single": N_("single-choice"), "multi": N_("multiple-choice")}
+REPEATED_LABEL = N_("option label {label} appears more than once ({labels})")
+LABELS_OUT_OF_ORDER = N_("option labels {labels} are not A, B, C… in order")
+
+
 def _labels_problem(labels: list[str]) -> str:
     repeated = next((x for i, x in enumerate(labels) if x in labels[:i]), None)
     if repeated:
-        return f"option label {repeated} appears more than once ({', '.join(labels)})"
-    return f"option labels {', '.join(labels)} are not A, B, C… in order"
+        return _(REPEATED_LABEL).format(label=repeated, labels=", ".join(labels))
+    return _(LABELS_OUT_OF_ORDER).format(labels=", ".join(labels))
+
+
+def _sql_labels_problem() -> str:
+    repeated = sql_text(_(REPEATED_LABEL), {
+        "label": "list_filter(opt_labels, lambda l, i: list_position(opt_labels, l) < i)[1]",
+        "labels": "array_to_string(opt_labels, ', ')"})
+    order = sql_text(_(LABELS_OUT_OF_ORDER), {"labels": "array_to_string(opt_labels, ', ')"})
+    return f"CASE WHEN list_unique(opt_labels) < len(opt_labels) THEN {repeated} ELSE {order} END"
+
+
+def sql_text(template: str, values: dict[str, str]) -> str:
+    """A DuckDB expression writing ``template`` (our own text, e.g. a translated message) with its
+    ``{names}`` taken from SQL expressions."""
+    pieces = re.split(r"\{(\w+)\}", template)
+    parts = [_lit(p) if i % 2 == 0 else values[p] for i, p in enumerate(pieces) if p or i % 2]
+    return "concat(" + ", ".join(parts) + ")" if len(parts) > 1 else parts[0]
 
 
 @dataclass(frozen=True)
@@ -411,8 +451,9 @@ def _applies(rule: Rule, qtype: str) -> bool:
 
 
 def check(q: Mapping[str, Any]) -> list[Problem]:
-    """Every rule a question breaks, in the order the importer reports them (the first is the one shown)."""
-    return [Problem(r.code, r.field, _fill(r.reason, q)) for r in RULES if _applies(r, q["qtype"]) and r.broken(q)]
+    """Every rule a question breaks, in the order the importer reports them (the first is the one shown),
+    each reason in the current language."""
+    return [Problem(r.code, r.field, _fill(_(r.reason), q)) for r in RULES if _applies(r, q["qtype"]) and r.broken(q)]
 
 
 def problems(q: Mapping[str, Any]) -> list[str]:
@@ -426,18 +467,18 @@ def _fill(reason: str, q: Mapping[str, Any]) -> str:
 
 def sql_problem() -> str:
     """A DuckDB expression naming the first rule a row breaks (NULL when none), over the columns
-    ``qtype, question, opt_labels, opt_texts, answer, answer_labels, stated, reading``."""
+    ``qtype, question, opt_labels, opt_texts, answer, answer_labels, stated, reading``; the reasons in
+    the current language."""
     whens = []
     for r in RULES:
         cond = r.sql if r.qtypes is None else f"qtype IN {_in(r.qtypes)} AND ({r.sql})"
-        whens.append(f"WHEN {cond} THEN {_sql_reason(r.reason)}")
+        whens.append(f"WHEN {cond} THEN {_sql_reason(_(r.reason))}")
     return "CASE\n  " + "\n  ".join(whens) + "\nEND"
 
 
 def _sql_reason(reason: str) -> str:
-    pieces = re.split(r"\{(\w+)\}", reason)
-    parts = [_lit(p) if i % 2 == 0 else VALUES[p][1] for i, p in enumerate(pieces) if p or i % 2]
-    return "concat(" + ", ".join(parts) + ")" if len(parts) > 1 else parts[0]
+    names = set(re.findall(r"\{(\w+)\}", reason))
+    return sql_text(reason, {n: (VALUES[n][1]() if callable(VALUES[n][1]) else VALUES[n][1]) for n in names})
 
 
 def sql_stated_type(column: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gettext
 import os
+import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
@@ -30,6 +31,7 @@ DOMAIN = "studio"
 LOCALE_DIR = Path(__file__).resolve().parents[2] / "locales"
 
 _current: ContextVar[str | None] = ContextVar("studio_lang", default=None)
+_stamps: dict[str, tuple[float, float]] = {}  # language -> (when its .po was last looked at, its mtime)
 
 
 def normalise(tag: str | None) -> str | None:
@@ -94,9 +96,16 @@ def _load(lang: str, stamp: float) -> gettext.NullTranslations:
 def translations(lang: str | None = None) -> gettext.NullTranslations:
     """The catalog of ``lang`` (default: the current language), reloaded when its .po file changes."""
     lang = normalise(lang) or current()
-    po = LOCALE_DIR / LOCALES[lang] / "LC_MESSAGES" / f"{DOMAIN}.po"
-    stamp = po.stat().st_mtime if po.exists() else 0.0
-    return _load(lang, stamp)
+    now = time.monotonic()
+    seen = _stamps.get(lang)
+    if seen is None or now - seen[0] >= 2.0:  # a page asks ~70 times per render: stat the file every 2 s
+        po = LOCALE_DIR / LOCALES[lang] / "LC_MESSAGES" / f"{DOMAIN}.po"
+        try:
+            stamp = po.stat().st_mtime
+        except FileNotFoundError:
+            stamp = 0.0
+        seen = _stamps[lang] = (now, stamp)
+    return _load(lang, seen[1])
 
 
 def _(message: str) -> str:

@@ -15,10 +15,12 @@ LABELS: dict[str, dict[str, str]] = {
                "rejected": N_("rejected")},
     "state": {"queued": N_("queued"), "running": N_("running"), "done": N_("done"), "failed": N_("failed"),
               "cancelled": N_("cancelled"), "interrupted": N_("interrupted"), "paused": N_("paused"),
-              "stalled": N_("stalled"), "cancelling": N_("cancelling"), "finished": N_("done")},
-    "method": {"lora": N_("LoRA"), "ptuning": N_("P-Tuning v2"), "qlora": N_("QLoRA")},
+              "stalled": N_("stalled"), "cancelling": N_("cancelling"), "finished": N_("done"),
+              "stopped": N_("stopped"), "pending": N_("pending"), "starting": N_("starting"),
+              "created": N_("created")},
+    "method": {"lora": N_("LoRA"), "ptuning": N_("P-Tuning v2"), "prefix": N_("P-Tuning v2"), "qlora": N_("QLoRA")},
     "source": {"import": N_("imported"), "generated": N_("generated"), "converted": N_("converted"),
-               "manual": N_("written by hand"), "playground": N_("from the playground")},
+               "manual": N_("written by hand"), "playground": N_("from the playground"), "cloze": N_("cloze")},
 }
 
 

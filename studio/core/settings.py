@@ -32,6 +32,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model", "", "Default model name at that endpoint."),
     Setting("api_key_env", "OPENAI_API_KEY", "Name of the environment variable (or Streamlit secret) holding the API key; the key itself is never stored."),
     Setting("stall_after_s", "900", "A live fine-tune that makes no training step for this many seconds is reported as stalled on Runs (its process stays alive). 0 = never."),
+    Setting("lang", "", "Language of pages, messages and the CLI: zh or en. Empty: pages follow the browser (the sidebar switch wins), the CLI the process locale (LANG); Chinese when neither says."),
+    Setting("gpus", "", "GPU ids the studio may place model work on (e.g. 2,3), or none. Empty: every GPU nvidia-smi lists."),
     Setting("session_hours", "168", "A sign-in (session cookie) lasts this many hours when the studio has accounts."),
     Setting("generate_pause_after", "5", "A generation batch pauses after this many failed passages in a row (requests still failing after their retries) and says why; running it again resumes it. 0 = never pause."),
 )

@@ -14,9 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from studio.core.i18n import _
+
 _DROP = re.compile(r"[\s\W_]+", re.UNICODE)
 _PRIME = (1 << 61) - 1
 STATUS_RANK = {"accepted": 0, "pending": 1, "draft": 2, "rejected": 3}
+THRESHOLD = (0.5, 1.0)  # near-duplicate Jaccard similarity a person may choose (below 0.5 groups unrelated texts)
 
 
 def normalise(text: str) -> str:
@@ -95,7 +98,8 @@ def near_groups(texts: dict[int, str], *, threshold: float = 0.8, n: int = 3, ba
     buckets: dict[tuple, list[int]] = {}
     for count, (i, sh) in enumerate(sets.items()):
         if count % 500 == 0:
-            progress(count, len(sets), f"{count:,} of {len(sets):,} samples hashed")
+            progress(count, len(sets), _("{done} of {total} samples hashed").format(done=f"{count:,}",
+                                                                                    total=f"{len(sets):,}"))
         sig = _signature(sh, a, b)
         for band in range(bands):
             key = (band, sig[band * rows_per_band:(band + 1) * rows_per_band].tobytes())
@@ -108,7 +112,7 @@ def near_groups(texts: dict[int, str], *, threshold: float = 0.8, n: int = 3, ba
             for y in range(x + 1, len(members)):
                 checked += 1
                 if checked % 100_000 == 0:
-                    progress(len(sets), len(sets), f"{checked:,} similar pairs verified")
+                    progress(len(sets), len(sets), _("{n} similar pairs verified").format(n=f"{checked:,}"))
                 p = (members[x], members[y])
                 if p not in pairs and jaccard(sets[p[0]], sets[p[1]]) >= threshold:
                     pairs.add(p)

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from store import db, overview
+from studio.core.i18n import _
 
 # The page each next step is done on (pages/<file>); the CLI prints only the text.
 PAGE_OF = {"import_exam": "pages/import_exam.py", "import_corpus": "pages/import_corpus.py",
@@ -14,7 +15,7 @@ PAGE_OF = {"import_exam": "pages/import_exam.py", "import_corpus": "pages/import
 
 
 def next_step(d: dict[str, Any], progress: dict[str, Any] | None = None) -> tuple[str, str]:
-    """The one thing to do next with a dataset, as (hint, page key of PAGE_OF).
+    """The one thing to do next with a dataset, as (hint in the current language, page key of PAGE_OF).
 
     >>> next_step({"kind": "samples", "samples": 5, "by_status": {"pending": 5}})
     ('review 5 pending samples', 'review')
@@ -23,30 +24,30 @@ def next_step(d: dict[str, Any], progress: dict[str, Any] | None = None) -> tupl
     status = d.get("by_status") or {}
     if d["kind"] == "exam":
         if not d.get("questions"):
-            return "import an exam bank into it", "import_exam"
+            return _("import an exam bank into it"), "import_exam"
         if not p.get("derived_from_questions"):
-            return f"convert its {d['questions']:,} questions into training pairs", "convert"
-        return "measure a run's exam accuracy on it", "results"
+            return _("convert its {n} questions into training pairs").format(n=f"{d['questions']:,}"), "convert"
+        return _("measure a run's exam accuracy on it"), "results"
     if d["kind"] == "corpus":
         if not d.get("passages"):
-            return "import documents into it", "import_corpus"
+            return _("import documents into it"), "import_corpus"
         if not p.get("derived_from_passages"):
-            return f"generate training pairs from its {d['passages']:,} passages", "generate"
-        return "generate more, or review what was generated", "generate"
+            return _("generate training pairs from its {n} passages").format(n=f"{d['passages']:,}"), "generate"
+        return _("generate more, or review what was generated"), "generate"
     if not d.get("samples"):
-        return "import pairs, convert an exam bank or generate into it", "datasets"
+        return _("import pairs, convert an exam bank or generate into it"), "datasets"
     pending, accepted = status.get("pending", 0), status.get("accepted", 0)
     if pending:
-        return f"review {pending:,} pending samples", "review"
+        return _("review {n} pending samples").format(n=f"{pending:,}"), "review"
     if not accepted:
-        return "no accepted samples: set a status on the Datasets page", "datasets"
+        return _("no accepted samples: set a status on the Datasets page"), "datasets"
     if not p.get("snapshots"):
-        return f"freeze its {accepted:,} accepted samples into a snapshot", "snapshots"
+        return _("freeze its {n} accepted samples into a snapshot").format(n=f"{accepted:,}"), "snapshots"
     if not p.get("runs"):
-        return f"train an adapter on snapshot {p.get('latest_snapshot')}", "train"
+        return _("train an adapter on snapshot {id}").format(id=p.get("latest_snapshot")), "train"
     if not p.get("runs_done"):
-        return "follow its run", "runs"
-    return "compare the runs trained on it with the base model", "compare"
+        return _("follow its run"), "runs"
+    return _("compare the runs trained on it with the base model"), "compare"
 
 
 def project_overview() -> dict[str, Any]:

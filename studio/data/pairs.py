@@ -1,156 +1,39 @@
 """Import existing training pairs: Alpaca, ChatGLM content/summary, ShareGPT, OpenAI messages.
 
-The container is detected by content, never by extension: a JSON array, JSON lines (Huatuo's
-``llama_data.json`` is JSON lines), Parquet, a ``datasets`` ``save_to_disk`` folder, CSV or XLSX. The
-record format is detected from the keys of the records. Decisions:
+The container is detected by content, never by extension (``exports.readers``): a JSON array, JSON lines
+(Huatuo's ``llama_data.json`` is JSON lines), Parquet, a ``datasets`` ``save_to_disk`` folder, CSV or
+XLSX. The record format is detected from the keys of the records. Decisions:
 
 - Conversations become the canonical pair: the last user turn and answer are ``instruction`` /
-  ``output``, earlier turns ``history``, a leading system turn ``system``. Tool turns of ShareGPT
-  (``function_call`` / ``observation``) count as the assistant / user side; the ``tools`` column is
-  not kept (the canonical sample has no place for it) and such samples are tagged ``tools``.
+  ``output``, earlier turns ``history``, a leading system turn ``system``. Tool calling is kept
+  (``exports.tools``): ShareGPT's ``function_call`` / ``observation`` turns and OpenAI's ``tool_calls`` /
+  ``tool`` messages count as the assistant / user side and their roles are stored in ``roles``; the
+  ``tools`` column is stored as JSON text. Such samples are also tagged ``tools``.
 - A preference record (``chosen`` / ``rejected``) imports its chosen answer; a KTO record with
   ``label: false`` lands with status ``rejected``.
 - Rows that cannot be read (no answer, turns that do not alternate, broken JSON line) are rejected
   and listed with their row; the valid rows land in one transaction (``strict=True``: any rejected
   row refuses the whole file). Imported samples are ``accepted`` by default: they are existing training
   data; pass another status to review them first.
-- CSV / XLSX cells that an export neutralised (``'=...``) get their leading apostrophe back off.
+- A file that cannot be read at all is one InputError in the user's words, naming the file, the line
+  and the reason ("x.jsonl line 7 is not valid JSON: ..."), never a library's message.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from exports import tools
+from exports.readers import Rejected, bad, read_records  # noqa: F401  (Rejected re-exported for callers)
 from store import datasets as store_datasets
 from store import db
 from store import pairs as store_pairs
 from store import samples as store_samples
-from studio.core import textio
-from studio.core.cells import unneutralise
 from studio.core.errors import InputError
+from studio.core.i18n import _, ngettext
 
 FORMATS = ("alpaca", "chatglm", "sharegpt", "messages")
-USER_SIDE = {"human": "user", "user": "user", "observation": "user", "tool": "user", "function": "user"}
-ASSISTANT_SIDE = {"gpt": "assistant", "assistant": "assistant", "function_call": "assistant", "model": "assistant",
-                  "bot": "assistant"}
-TOOL_ROLES = {"observation", "function_call", "tool", "function"}
-
-
-class Rejected(Exception):
-    """One record that cannot become a sample; the message is the reason."""
-
-
-# ---- containers
-
-def _plain(value: Any) -> Any:
-    """numpy / arrow values (from Parquet or a datasets folder) as plain Python."""
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _table_records(frame, file: str, first_row: int) -> list[tuple[int, dict]]:
-    out = []
-    for i, rec in enumerate(frame.to_dict("records")):
-        rec = {str(k).strip(): unneutralise(v) for k, v in rec.items()}
-        for key in ("history", "conversations", "messages"):
-            if isinstance(rec.get(key), str) and rec[key].strip().startswith("["):
-                try:
-                    rec[key] = json.loads(rec[key])
-                except json.JSONDecodeError:
-                    pass
-        out.append((i + first_row, rec))
-    return out
-
-
-def read_records(path: str | Path) -> tuple[str, list[tuple[int, Any]]]:
-    """(container, [(row, record)]) for a file or a ``datasets`` folder, detected by content."""
-    path = Path(path)
-    file = str(path)
-    if path.is_dir():
-        if not (path / "dataset_info.json").exists() and not (path / "dataset_dict.json").exists() \
-                and not (path / "state.json").exists():
-            raise InputError("a folder must be a datasets save_to_disk folder (no dataset_info.json / "
-                             "dataset_dict.json here)", file=file)
-        import datasets as hf
-
-        loaded = hf.load_from_disk(file)
-        parts = [loaded[k] for k in loaded] if isinstance(loaded, hf.DatasetDict) else [loaded]
-        records = [_plain(r) for part in parts for r in part.to_list()]
-        return "hf", [(i + 1, r) for i, r in enumerate(records)]
-    if not path.exists():
-        raise InputError("no such file", file=file)
-    raw = path.read_bytes()
-    if raw[:4] == b"PAR1":
-        import pyarrow.parquet as pq
-
-        return "parquet", [(i + 1, _plain(r)) for i, r in enumerate(pq.read_table(file).to_pylist())]
-    if raw[:4] == b"PK\x03\x04":
-        import pandas as pd
-
-        try:
-            sheets = pd.read_excel(file, dtype=str, engine="calamine", keep_default_na=False, sheet_name=None)
-        except Exception as err:  # a zip that is not a workbook
-            raise InputError(f"not a readable workbook: {str(err).splitlines()[0]}", file=file) from None
-        return "xlsx", [rec for frame in sheets.values() for rec in _table_records(frame, file, 2)]
-    text = textio.decode(raw, file)[0]
-    stripped = text.lstrip()
-    if not stripped:
-        raise InputError("the file is empty", file=file)
-    if stripped[0] in "[{":
-        try:
-            whole = json.loads(text)
-        except json.JSONDecodeError as err:
-            if stripped[0] == "[":
-                raise InputError(f"not valid JSON: {err.msg}", file=file, row=err.lineno) from None
-            return "jsonl", list(_json_lines(text))
-        return "json", _json_container(whole, file)
-    import csv
-    import io
-
-    import pandas as pd
-
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=dialect.delimiter)
-    except Exception as err:
-        raise InputError(f"not JSON, JSON lines, Parquet, CSV or a workbook ({str(err).splitlines()[0]})",
-                         file=file) from None
-    return "csv", _table_records(frame, file, 2)
-
-
-def _json_lines(text: str) -> Iterator[tuple[int, Any]]:
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield n, json.loads(line)
-        except json.JSONDecodeError as err:
-            yield n, Rejected(f"not valid JSON: {err.msg}")
-
-
-def _json_container(whole: Any, file: str) -> list[tuple[int, Any]]:
-    if isinstance(whole, list):
-        return [(i + 1, r) for i, r in enumerate(whole)]
-    if isinstance(whole, dict):
-        registry_keys = {"file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "formatting"}
-        if whole and all(isinstance(v, dict) for v in whole.values()) and \
-                sum(bool(registry_keys & set(v)) for v in whole.values()) * 2 >= len(whole):
-            raise InputError("this is a LLaMA-Factory dataset registry (dataset_info.json), not training pairs; "
-                             "import the files it names", file=file)
-        if _detect_one(whole):
-            return [(1, whole)]
-        lists = [v for v in whole.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
-        if len(lists) == 1:
-            return [(i + 1, r) for i, r in enumerate(lists[0])]
-        return [(1, whole)]  # one record: the format check names its keys
-    raise InputError("a JSON file of pairs must hold a list of records", file=file)
 
 
 # ---- record formats
@@ -173,19 +56,27 @@ def detect_format(records: list[tuple[int, Any]], file: str = "") -> str:
     """The record format most of the first records have; InputError naming the keys seen otherwise."""
     votes: dict[str, int] = {}
     seen_keys: set[str] = set()
-    for _, rec in records[:50]:
+    for _row, rec in records[:50]:
         fmt = _detect_one(rec)
         if fmt:
             votes[fmt] = votes.get(fmt, 0) + 1
         elif isinstance(rec, dict):
-            seen_keys |= set(rec)
-    if not votes:
-        keys = ", ".join(sorted(seen_keys)[:12]) or "none"
-        hint = " (pre-training text has no answer to learn)" if seen_keys == {"text"} else ""
-        raise InputError(f"no training pairs recognised{hint}; records have keys {keys}. Expected Alpaca "
-                         f"instruction/input/output, content/summary, ShareGPT conversations or OpenAI messages",
-                         file=file)
-    return max(votes, key=lambda k: (votes[k], -FORMATS.index(k)))
+            seen_keys |= set(map(str, rec))
+    if votes:
+        return max(votes, key=lambda k: (votes[k], -FORMATS.index(k)))
+    broken = next(((row, rec) for row, rec in records if getattr(rec, "json_reason", None)), None)
+    if broken and not seen_keys:
+        raise bad(_("{file} line {line} is not valid JSON: {reason}").format(
+            file=file, line=broken[0], reason=broken[1].json_reason), file)
+    if seen_keys == {"text"}:
+        raise bad(_("{file}: no training pairs recognised: its records hold only text (pre-training text has no "
+                     "answer to learn)").format(file=file), file)
+    if not seen_keys:
+        raise bad(_("{file}: no training pairs recognised: its records are not objects with fields").format(
+            file=file), file)
+    raise bad(_("{file}: no training pairs recognised; its records have the fields {keys}. Expected Alpaca "
+                 "instruction/input/output, content/summary, ShareGPT conversations or OpenAI messages").format(
+        file=file, keys=", ".join(sorted(seen_keys)[:12])), file)
 
 
 def _text(value: Any, what: str) -> str:
@@ -198,63 +89,89 @@ def _text(value: Any, what: str) -> str:
         if len(parts) == len(value):
             return "".join(parts)
     if not isinstance(value, str):
-        raise Rejected(f"{what} is not text")
+        raise Rejected(_("{what} is not text").format(what=what))
     return value
 
 
 def _history(value: Any) -> list[list[str]] | None:
     if value in (None, "", []):
         return None
+    bad = Rejected(_("history is not a list of [question, answer] pairs"))
     if not isinstance(value, list):
-        raise Rejected("history is not a list of [question, answer] pairs")
+        raise bad
     out = []
     for turn in value:
         if not isinstance(turn, (list, tuple)) or len(turn) != 2:
-            raise Rejected("history is not a list of [question, answer] pairs")
-        out.append([_text(turn[0], "a history question"), _text(turn[1], "a history answer")])
+            raise bad
+        out.append([_text(turn[0], _("a history question")), _text(turn[1], _("a history answer"))])
     return out
 
 
 def _pair(instruction: str, output: str, *, input: str = "", system: str | None = None,
           history: list | None = None) -> dict[str, Any]:
     if not (instruction.strip() or input.strip()):
-        raise Rejected("the prompt is empty")
+        raise Rejected(_("the prompt is empty"))
     if not output.strip():
-        raise Rejected("the answer is empty")
+        raise Rejected(_("the answer is empty"))
     return {"instruction": instruction, "input": input, "output": output, "system": system or None,
             "history": history or None}
 
 
 def _from_turns(turns: list[tuple[str, str]], system: str | None) -> dict[str, Any]:
-    """Alternating (side, text) turns -> a canonical pair; refuses two same-side turns in a row."""
+    """(role, text) turns alternating the user side and the assistant side -> a canonical pair, with
+    ``roles`` when some turn is a tool turn; refuses two same-side turns in a row."""
     if turns and turns[0][0] == "system":
         system = system or turns[0][1]
         turns = turns[1:]
     if not turns:
-        raise Rejected("no turns")
-    for i, (side, _) in enumerate(turns):
-        want = "user" if i % 2 == 0 else "assistant"
+        raise Rejected(_("no turns"))
+    for i, (role, _text_) in enumerate(turns):
+        side = tools.SIDE[role]
         if side == "system":
-            raise Rejected(f"turn {i + 1} is a system turn after the conversation started")
-        if side != want:
-            raise Rejected(f"turn {i + 1} should be a {want} turn but is a {side} turn "
-                           f"(turns must alternate user / assistant)")
+            raise Rejected(_("turn {n} is a system turn after the conversation started").format(n=i + 1))
+        if side == "assistant" and i % 2 == 0:
+            raise Rejected(_("turn {n} should be a user turn but is an assistant turn (turns must alternate user / "
+                             "assistant)").format(n=i + 1))
+        if side == "user" and i % 2 == 1:
+            raise Rejected(_("turn {n} should be an assistant turn but is a user turn (turns must alternate user / "
+                             "assistant)").format(n=i + 1))
     if len(turns) % 2:
-        raise Rejected("the conversation ends with a user turn (no answer)")
+        raise Rejected(_("the conversation ends with a user turn (no answer)"))
     pairs = [[turns[i][1], turns[i + 1][1]] for i in range(0, len(turns), 2)]
     last = pairs.pop()
-    return _pair(last[0], last[1], system=system, history=pairs)
+    roles = [r for r, _text_ in turns]
+    return {**_pair(last[0], last[1], system=system, history=pairs),
+            "roles": roles if any(r in tools.TOOL_ROLES for r in roles) else None}
 
 
-def _side(role: Any, n: int) -> str:
-    role = str(role or "").lower()
-    if role == "system":
-        return "system"
-    if role in USER_SIDE:
-        return "user"
-    if role in ASSISTANT_SIDE:
-        return "assistant"
-    raise Rejected(f"turn {n} has an unknown role {role!r}")
+def _turn(t: Any, n: int, role_key: str, text_key: str) -> tuple[str, str]:
+    """One turn of a conversation as (stored role, text); OpenAI tool calls become function-call text."""
+    if not isinstance(t, dict):
+        raise Rejected(_("turn {n} is not an object").format(n=n))
+    raw = t.get(role_key, t.get("role", t.get("from")))
+    role = tools.role(raw)
+    if role is None:
+        raise Rejected(_("turn {n} has an unknown role {role}").format(n=n, role=repr(raw)))
+    if t.get("tool_calls") or isinstance(t.get("function_call"), dict):  # OpenAI: new and old function calling
+        return "function_call", tools.call_text(t.get("tool_calls") or [{"function": t["function_call"]}])
+    return role, _text(t.get(text_key, t.get("content", t.get("value"))), _("turn {n}").format(n=n))
+
+
+def _conversation(fmt: str, rec: dict[str, Any]) -> dict[str, Any]:
+    key, role_key, text_key = ("conversations", "from", "value") if fmt == "sharegpt" else \
+        ("messages", "role", "content")
+    turns = [_turn(t, n, role_key, text_key) for n, t in enumerate(rec[key], start=1)]
+    chosen = rec.get("chosen")
+    if chosen is not None and turns and tools.SIDE[turns[-1][0]] != "assistant":
+        if isinstance(chosen, dict):
+            chosen = chosen.get(text_key, chosen.get("value", chosen.get("content")))
+        turns.append(("assistant", _text(chosen, "chosen")))
+    system = rec.get("system")
+    out = _from_turns(turns, _text(system, "system") or None if system else None)
+    out["tools"] = tools.tools_text(rec.get("tools"))
+    if out["tools"] or out["roles"]:
+        out["tags"] = ["tools"]
+    return out
 
 
 def convert(fmt: str, rec: Any) -> dict[str, Any]:
@@ -262,10 +179,10 @@ def convert(fmt: str, rec: Any) -> dict[str, Any]:
     if isinstance(rec, Rejected):
         raise rec
     if not isinstance(rec, dict):
-        raise Rejected("not a record (an object with fields)")
+        raise Rejected(_("not a record (an object with fields)"))
     if _detect_one(rec) != fmt:
-        raise Rejected(f"not a {fmt} record (fields: {', '.join(sorted(map(str, rec))[:8])})")
-    extra: dict[str, Any] = {}
+        raise Rejected(_("not a {format} record (fields: {fields})").format(
+            format=fmt, fields=", ".join(sorted(map(str, rec))[:8])))
     if fmt == "alpaca":
         out = _pair(_text(rec.get("instruction"), "instruction"), _text(rec.get("output"), "output"),
                     input=_text(rec.get("input"), "input"), system=_text(rec.get("system"), "system") or None,
@@ -274,33 +191,18 @@ def convert(fmt: str, rec: Any) -> dict[str, Any]:
         out = _pair(_text(rec.get("content"), "content"), _text(rec.get("summary"), "summary"),
                     history=_history(rec.get("history")))
     else:
-        key, role_key, text_key = ("conversations", "from", "value") if fmt == "sharegpt" else \
-            ("messages", "role", "content")
-        turns, tools = [], False
-        for n, t in enumerate(rec[key], start=1):
-            if not isinstance(t, dict):
-                raise Rejected(f"turn {n} is not an object")
-            role = t.get(role_key, t.get("role", t.get("from")))
-            tools |= str(role).lower() in TOOL_ROLES
-            turns.append((_side(role, n), _text(t.get(text_key, t.get("content", t.get("value"))), f"turn {n}")))
-        chosen = rec.get("chosen")
-        if chosen is not None and turns and turns[-1][0] != "assistant":
-            if isinstance(chosen, dict):
-                chosen = chosen.get(text_key, chosen.get("value", chosen.get("content")))
-            turns.append(("assistant", _text(chosen, "chosen")))
-        system = rec.get("system")
-        out = _from_turns(turns, _text(system, "system") or None if system else None)
-        if tools or rec.get("tools"):
-            extra["tags"] = ["tools"]
+        out = _conversation(fmt, rec)
     if rec.get("label") is False:
-        extra["status"] = "rejected"
-    return {**out, **extra}
+        out["status"] = "rejected"
+    return out
 
 
-def parse(path: str | Path) -> dict[str, Any]:
-    """Read a pairs file: {"container", "format", "samples": [(row, sample)], "errors": [{row, reason}]}."""
-    container, records = read_records(path)
-    fmt = detect_format(records, str(path))
+def parse(path: str | Path, name: str | None = None) -> dict[str, Any]:
+    """Read a pairs file: {"container", "format", "samples": [(row, sample)], "errors": [{row, reason}]}.
+    ``name``: how messages call the file (default: the path as given)."""
+    file = name or str(path)
+    container, records = read_records(path, file)
+    fmt = detect_format(records, file)
     good, errors = [], []
     for row, rec in records:
         try:
@@ -310,27 +212,40 @@ def parse(path: str | Path) -> dict[str, Any]:
     return {"container": container, "format": fmt, "samples": good, "errors": errors, "rows": len(records)}
 
 
+def _refused(parsed: dict[str, Any], file: str, summary: dict[str, Any], strict: bool) -> InputError | None:
+    """The error that stops an import (strict and some rows rejected, or no row usable), or None."""
+    errors = parsed["errors"]
+    if strict and errors:
+        n, first = len(errors), errors[0]
+        err = bad(ngettext("{file}: {n} row cannot be imported, nothing was written; row {row}: {reason}",
+                            "{file}: {n} rows cannot be imported, nothing was written; first, row {row}: {reason}",
+                            n).format(file=file, n=n, row=first["row"], reason=first["reason"]), file)
+    elif not parsed["samples"]:
+        if errors:
+            err = bad(_("{file}: no row could be imported; first problem, row {row}: {reason}").format(
+                file=file, row=errors[0]["row"], reason=errors[0]["reason"]), file)
+        else:
+            err = bad(_("{file} holds no records to import").format(file=file), file)
+    else:
+        return None
+    err.summary = summary
+    return err
+
+
 def import_pairs(path: str | Path, dataset: str, *, status: str = "accepted", origin: str = "imported",
                  strict: bool = False, source_name: str | None = None) -> dict[str, Any]:
     """Import a pairs file into a samples dataset (created when missing), in one transaction."""
     if status not in store_samples.STATUSES:
-        raise InputError(f"unknown status {status!r}; choose one of {', '.join(store_samples.STATUSES)}")
+        raise InputError(_("Unknown status {status}; choose one of {choices}").format(
+            status=status, choices=", ".join(store_samples.STATUSES)))
     path = Path(path)
-    parsed = parse(path)
+    file = source_name or str(path)
+    parsed = parse(path, file)
     summary = {"dataset": dataset, "imported": 0, "rejected": len(parsed["errors"]), "format": parsed["format"],
                "container": parsed["container"], "errors": parsed["errors"][:50]}
-    if strict and parsed["errors"]:
-        first = parsed["errors"][0]
-        err = InputError(f"{len(parsed['errors'])} rows cannot be imported, nothing was written; first: "
-                         f"{first['reason']}", file=str(path), row=first["row"])
-        err.summary = summary
-        raise err
-    if not parsed["samples"]:
-        first = parsed["errors"][0] if parsed["errors"] else {"row": None, "reason": "no records"}
-        err = InputError(f"no row could be imported; first problem: {first['reason']}", file=str(path),
-                         row=first["row"])
-        err.summary = summary
-        raise err
+    refused = _refused(parsed, file, summary, strict)
+    if refused:
+        raise refused
     rows = [{**s, "status": s.get("status", status), "origin": origin, "source_file": source_name or path.name,
              "source_row": row}
             for row, s in parsed["samples"]]
@@ -345,21 +260,14 @@ def import_pairs(path: str | Path, dataset: str, *, status: str = "accepted", or
 
 def import_upload(file_name: str, data: bytes, dataset: str, *, status: str = "accepted",
                   strict: bool = False) -> dict[str, Any]:
-    """Import an uploaded file (bytes) the same way as a file on disk; a zipped ``datasets`` folder is
-    not accepted here (use the CLI with the folder)."""
+    """Import an uploaded file (bytes) the same way as a file on disk, its messages naming the upload; a
+    zipped ``datasets`` folder is not accepted here (use the CLI with the folder)."""
     import tempfile
 
     if not (dataset or "").strip():
-        raise InputError("name the dataset to import into")
+        raise InputError(_("Name the dataset to import into"))
     safe = Path(file_name or "upload").name or "upload"
     with tempfile.TemporaryDirectory(prefix="studio-pairs-") as tmp:
         path = Path(tmp) / safe
         path.write_bytes(data)
-        try:
-            result = import_pairs(path, dataset.strip(), status=status, strict=strict, source_name=safe)
-        except InputError as err:
-            # name the uploaded file, not the temporary path
-            err.file = safe
-            err.args = (err._format(),)
-            raise
-    return result
+        return import_pairs(path, dataset.strip(), status=status, strict=strict, source_name=safe)

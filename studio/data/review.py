@@ -11,10 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from studio.core.errors import InputError
+from studio.core.i18n import N_, _
 from studio.data import review_flags
 
-REJECT_REASONS = ("not supported by the passage", "wrong answer", "unclear question", "duplicate",
-                  "too short / trivial", "wrong language", "other")
+# stored as written (English) with the decision; shown with ``_()``
+REJECT_REASONS = (N_("not supported by the passage"), N_("wrong answer"), N_("unclear question"), N_("duplicate"),
+                  N_("too short / trivial"), N_("wrong language"), N_("other"))
 
 
 @dataclass
@@ -38,19 +40,21 @@ def _dataset(name: str) -> dict:
 
     found = datasets.get(name)
     if found["kind"] != "samples":
-        raise InputError(f"dataset {name!r} holds {found['kind']} records; review works on sample datasets")
+        raise InputError(_("dataset {name} holds {kind} records; review works on sample datasets").format(
+            name=repr(name), kind=found["kind"]))
     return found
 
 
 def _reviewer(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise InputError("enter your name as reviewer first: every decision records who made it")
+        raise InputError(_("enter your name as reviewer first: every decision records who made it"))
     return name
 
 
 def datasets_to_review() -> list[dict]:
-    """Sample datasets with their pending counts, most pending first."""
+    """Sample datasets with their counts (pending, accepted, rejected, total), most pending first; read from
+    the database on every call (a page shows them after each decision)."""
     from store import datasets
     from store import review as store
 
@@ -58,7 +62,7 @@ def datasets_to_review() -> list[dict]:
     for d in datasets.list_all("samples"):
         counts = store.status_counts(d["id"])
         out.append({"name": d["name"], "pending": counts.get("pending", 0), "accepted": counts.get("accepted", 0),
-                    "total": sum(counts.values())})
+                    "rejected": counts.get("rejected", 0), "total": sum(counts.values())})
     return sorted(out, key=lambda d: (-d["pending"], d["name"]))
 
 
@@ -114,16 +118,16 @@ def decide(dataset: str, sample_id: int, version: int, action: str, reviewer: st
     d = _dataset(dataset)
     reviewer = _reviewer(reviewer)
     if action not in ("accept", "reject", "reset"):
-        raise InputError(f"unknown review action {action!r}")
+        raise InputError(_("unknown review action {action}").format(action=repr(action)))
     if action == "reject" and not (reason or "").strip():
-        raise InputError("say why the sample is rejected")
+        raise InputError(_("say why the sample is rejected"))
     changed = None
     if action == "accept" and edits:
         now = store.sample(int(sample_id)) or {}
         changed = {k: v for k, v in edits.items() if k in ("instruction", "input", "output") and v != now.get(k)}
         merged = {**now, **changed}
         if not str(merged.get("instruction") or "").strip() or not str(merged.get("output") or "").strip():
-            raise InputError("an accepted sample needs an instruction and an output")
+            raise InputError(_("an accepted sample needs an instruction and an output"))
     filters = filters or Filters()
     where, params = filters.where(d["id"])
     with db.transaction() as cur:
@@ -146,7 +150,7 @@ def bulk(dataset: str, filters: Filters, action: str, reviewer: str, reason: str
     d = _dataset(dataset)
     reviewer = _reviewer(reviewer)
     if action == "reject" and not (reason or "").strip():
-        raise InputError("say why these samples are rejected")
+        raise InputError(_("say why these samples are rejected"))
     where, params = filters.where(d["id"])
     with db.transaction() as cur:
         return store.bulk(d["id"], where, params, action, reviewer, (reason or "").strip() or None, cur=cur)
@@ -184,7 +188,7 @@ def refresh_flags(dataset_id: int, progress: Callable[[int, int, str], None] | N
     changed = {}
     for i, (r, dup) in enumerate(zip(rows, dups)):
         if progress and i % 500 == 0:
-            progress(i, len(rows), f"{i:,} of {len(rows):,} samples checked")
+            progress(i, len(rows), _("{done} of {total} samples checked").format(done=f"{i:,}", total=f"{len(rows):,}"))
         flags = review_flags.sample_flags(r["instruction"], r["input"], r["output"], r["passage_text"], majority)
         if dup:
             flags.append(dup)
@@ -217,23 +221,46 @@ def stats(dataset: str | None = None) -> Stats:
                  store.acceptance(dataset_id, "flag"), store.throughput(dataset_id))
 
 
+# group names the statistics' SQL writes, as people read them
+_GROUPS = {"(none)": N_("(none)"), "offline cloze": N_("offline cloze"), "(no flag)": N_("(no flag)")}
+_BY = {"template": N_("Template"), "model": N_("Model"), "flag": N_("Flag")}
+_TITLES = {"template": N_("Acceptance rate by template"), "model": N_("Acceptance rate by model"),
+           "flag": N_("Acceptance rate by flag")}
+
+
+def _group_label(key: str, group) -> str:
+    if key == "flag" and group in review_flags.FLAG_LABELS:
+        return review_flags.flag_label(group)
+    return _(_GROUPS[group]) if group in _GROUPS else str(group)
+
+
 def figures(s: Stats) -> dict:
-    """Plotly figures of the statistics (empty dict entries when there is nothing decided yet)."""
+    """Plotly figures of the statistics (no entry where nothing is decided yet), titles in the reader's language.
+
+    Throughput is a bar per reviewer per hour on a category axis labelled ``2025-05-01 13:00``: a time axis
+    over one hour's bucket zooms into milliseconds (``12:59:59.9996 … 13:00:00.0004``).
+    """
     import pandas as pd
     import plotly.express as px
 
     out = {}
-    for key, rows, title in (("template", s.by_template, "Acceptance rate by template"),
-                             ("model", s.by_model, "Acceptance rate by model"),
-                             ("flag", s.by_flag, "Acceptance rate by flag")):
+    for key, rows in (("template", s.by_template), ("model", s.by_model), ("flag", s.by_flag)):
         if rows:
             frame = pd.DataFrame(rows)
-            fig = px.bar(frame, x="group", y="rate", text="decided", title=title, range_y=[0, 1],
-                         labels={"group": key, "rate": "accepted / decided", "decided": "decided"})
-            fig.update_traces(texttemplate="%{y:.0%} of %{text}")
+            frame["group"] = [_group_label(key, g) for g in frame["group"]]
+            fig = px.bar(frame, x="group", y="rate", text="decided", title=_(_TITLES[key]), range_y=[0, 1],
+                         labels={"group": _(_BY[key]), "rate": _("accepted / decided"), "decided": _("decided")})
+            fig.update_traces(texttemplate=_("%{y:.0%} of %{text}"))
+            fig.update_xaxes(type="category")
+            fig.update_yaxes(tickformat=".0%")
             out[key] = fig
     if s.throughput:
         frame = pd.DataFrame(s.throughput)
-        out["throughput"] = px.bar(frame, x="hour", y="decisions", color="reviewer", barmode="group",
-                                   title="Decisions per reviewer per hour")
+        frame["hour"] = [pd.Timestamp(h).strftime("%Y-%m-%d %H:00") for h in frame["hour"]]
+        fig = px.bar(frame, x="hour", y="decisions", color="reviewer", barmode="group",
+                     title=_("Decisions per reviewer per hour"),
+                     labels={"hour": _("Hour"), "decisions": _("Decisions"), "reviewer": _("Reviewer")})
+        fig.update_xaxes(type="category", categoryorder="category ascending")
+        fig.update_yaxes(rangemode="tozero", dtick=1 if frame["decisions"].max() <= 10 else None)
+        out["throughput"] = fig
     return out

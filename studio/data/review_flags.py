@@ -18,6 +18,7 @@ import html
 import re
 import unicodedata
 
+from studio.core.i18n import N_, _
 from studio.data import dedup
 
 SUPPORT_MIN = 0.5
@@ -25,6 +26,15 @@ NEAR_DUPLICATE = 0.85
 MAX_CHARS = 2000
 MIN_INSTRUCTION = 4
 FLAGS = ("unsupported", "duplicate", "near-duplicate", "too-short", "too-long", "wrong-language")
+# the flags as a reviewer reads them (the stored values stay English)
+FLAG_LABELS = {"unsupported": N_("not supported by the passage"), "duplicate": N_("duplicate"),
+               "near-duplicate": N_("near duplicate"), "too-short": N_("too short"), "too-long": N_("too long"),
+               "wrong-language": N_("wrong language")}
+
+
+def flag_label(flag: str) -> str:
+    """A flag in the reader's language (an unknown flag as it is)."""
+    return _(FLAG_LABELS[flag]) if flag in FLAG_LABELS else str(flag)
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")

@@ -3,6 +3,8 @@
 Edits state the row version they saw: a row another tab changed since is refused with ``Conflict``
 (carrying the fresh row as ``err.fresh``), so nothing is silently overwritten. Bulk actions run on the
 filtered set, confirm the count first, land in one transaction and can be undone one step back.
+Numbers have ranges checked here (``PAGE_SIZE``, ``LENGTH``, ``dedup.THRESHOLD``), so the page and the CLI
+refuse the same values with the same words.
 """
 from __future__ import annotations
 
@@ -15,17 +17,42 @@ from store import db
 from store import samples as store
 from store.samples import NO_TYPE, PAGE_COLUMNS, SORTS, STATUSES, SampleFilter  # noqa: F401  (re-exported for pages)
 from studio.core.errors import Conflict, InputError, NotFound
+from studio.core.i18n import N_, _
+from studio.core.labels import label
 from studio.data import dedup
+from studio.data.lengths import charts  # noqa: F401  (the Datasets page's charts)
+from studio.data.snapshots import out_of_range
 
+# action -> its label (translate with _() where shown, or use bulk_actions())
 BULK_ACTIONS = {
-    "tag": "add a tag",
-    "untag": "remove a tag",
-    "status": "set the status",
-    "delete": "delete",
-    "copy": "copy to another dataset",
-    "move": "move to another dataset",
-    "replace": "find and replace",
+    "tag": N_("add a tag"),
+    "untag": N_("remove a tag"),
+    "status": N_("set the status"),
+    "delete": N_("delete"),
+    "copy": N_("copy to another dataset"),
+    "move": N_("move to another dataset"),
+    "replace": N_("find and replace"),
 }
+# origin -> how it reads (studio.core.labels has no origins yet)
+ORIGINS = {"exam-qa": N_("from exam questions (Q&A)"), "exam-choice": N_("from exam questions (with options)"),
+           "generated": N_("generated"), "cloze": N_("cloze from a corpus"), "imported": N_("imported"),
+           "manual": N_("written by hand"), "playground": N_("from the playground")}
+PAGE_SIZE = (1, 1000)        # rows per page
+LENGTH = (0, 10_000_000)     # a length filter, in characters
+
+
+def bulk_actions() -> dict[str, str]:
+    """Bulk action -> its label in the current language, in menu order."""
+    return {k: _(v) for k, v in BULK_ACTIONS.items()}
+
+
+def origin_label(origin) -> str:
+    """An origin as a person reads it (unknown ones as they are)."""
+    return _(ORIGINS[origin]) if origin in ORIGINS else ("" if origin is None else str(origin))
+
+
+def _statuses() -> str:
+    return ", ".join(f"{s} ({label('status', s)})" for s in STATUSES)
 
 
 def _dataset(name: str) -> dict[str, Any]:
@@ -45,26 +72,50 @@ def samples_datasets() -> list[dict[str, Any]]:
 
 def make_filter(search: str = "", status=(), origin=(), qtype=(), tag: str = "", min_len=None, max_len=None,
                 length_of: str = "content") -> SampleFilter:
-    """A SampleFilter from loose values (lists, blanks and None are fine)."""
+    """A SampleFilter from loose values (lists, blanks and None are fine); lengths out of range or the
+    wrong way round are an InputError."""
     for s in status or ():
         if s not in STATUSES:
-            raise InputError(f"unknown status {s!r}; choose one of {', '.join(STATUSES)}")
+            raise InputError(_("Unknown status {status}; choose one of {choices}").format(status=s,
+                                                                                          choices=_statuses()))
     if length_of not in store.LENGTHS:
-        raise InputError(f"length_of must be one of {', '.join(store.LENGTHS)}")
+        raise InputError(_("length_of must be one of {choices}").format(choices=", ".join(store.LENGTHS)))
+    reason = length_problem(min_len, max_len)
+    if reason:
+        raise InputError(reason)
     return SampleFilter(search=(search or "").strip(), status=tuple(status or ()), origin=tuple(origin or ()),
                         qtype=tuple(qtype or ()), tag=(tag or "").strip(),
                         min_len=None if min_len in (None, "") else int(min_len),
                         max_len=None if max_len in (None, "") else int(max_len), length_of=length_of)
 
 
+def length_problem(min_len=None, max_len=None) -> str | None:
+    """Why a length filter cannot be used (out of range, or the minimum above the maximum), or None."""
+    blank = (None, "")
+    reason = next((r for r in (
+        None if min_len in blank else out_of_range(_("The minimum length"), min_len, LENGTH, whole=True),
+        None if max_len in blank else out_of_range(_("The maximum length"), max_len, LENGTH, whole=True)) if r), None)
+    if reason is None and min_len not in blank and max_len not in blank and float(min_len) > float(max_len):
+        reason = _("The minimum length ({min}) is above the maximum length ({max})").format(min=min_len, max=max_len)
+    return reason
+
+
+def page_problem(page_no=1, page_size=50) -> str | None:
+    """Why a page number or a page size cannot be used, or None."""
+    return out_of_range(_("The page number"), page_no, (1, 10**9), whole=True) or \
+        out_of_range(_("Rows per page"), page_size, PAGE_SIZE, whole=True)
+
+
 def page(dataset: str, f: SampleFilter | None = None, *, page_no: int = 1, page_size: int = 50,
          sort: str = "id", descending: bool = False, with_total: bool = True) -> dict[str, Any]:
     """One page of rows: {"rows", "total", "page", "pages"} (``page_no`` from 1)."""
     if sort not in SORTS:
-        raise InputError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
+        raise InputError(_("Unknown sort {sort}; choose one of {choices}").format(sort=sort, choices=", ".join(SORTS)))
+    reason = page_problem(page_no, page_size)
+    if reason:
+        raise InputError(reason)
     ds = _dataset(dataset)
-    page_size = max(1, min(int(page_size), 1000))
-    page_no = max(1, int(page_no))
+    page_size, page_no = int(page_size), int(page_no)
     rows = store.page(ds["id"], f, sort=sort, descending=descending, limit=page_size,
                       offset=(page_no - 1) * page_size)
     total = store.count(ds["id"], f) if with_total else None
@@ -81,7 +132,7 @@ def get(sample_id: int) -> dict[str, Any]:
     """One sample (history decoded)."""
     row = store.get(sample_id)
     if row is None:
-        raise NotFound(f"no sample {sample_id} (deleted?)")
+        raise NotFound(_("No sample {id} (deleted?)").format(id=sample_id))
     row["history"] = json.loads(row["history"]) if row.get("history") else None
     return row
 
@@ -90,12 +141,14 @@ def _clean(changes: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in changes.items():
         if k not in store.EDITABLE:
-            raise InputError(f"{k!r} cannot be edited; editable: {', '.join(store.EDITABLE)}")
+            raise InputError(_("{field} cannot be edited; editable: {fields}").format(
+                field=k, fields=", ".join(store.EDITABLE)))
         if k in store.TEXT_FIELDS:
             v = "" if v is None else str(v)
         elif k == "status":
             if v not in STATUSES:
-                raise InputError(f"unknown status {v!r}; choose one of {', '.join(STATUSES)}", column="status")
+                raise InputError(_("Unknown status {status}; choose one of {choices}").format(
+                    status=v, choices=_statuses()), column="status")
         elif k == "tags":
             if isinstance(v, str):
                 v = [t.strip() for t in v.replace("，", ",").split(",") if t.strip()]
@@ -119,9 +172,10 @@ def edit(sample_id: int, version: int, changes: dict[str, Any]) -> dict[str, Any
         return saved
     fresh = store.get(sample_id)
     if fresh is None:
-        raise NotFound(f"sample {sample_id} was deleted in the meantime; your edit was not saved")
-    err = Conflict(f"sample {sample_id} was changed elsewhere (version {fresh['version']}, you saw {version}); "
-                   f"your edit was not saved — the current row is shown, edit it again")
+        raise NotFound(_("Sample {id} was deleted in the meantime; your edit was not saved").format(id=sample_id))
+    err = Conflict(_("Sample {id} was changed elsewhere (version {now}, you saw {seen}); your edit was not saved — "
+                     "the current row is shown, edit it again").format(id=sample_id, now=fresh["version"],
+                                                                       seen=version))
     err.fresh = fresh
     raise err
 
@@ -131,7 +185,7 @@ def add(dataset: str, row: dict[str, Any]) -> dict[str, Any]:
     ds = _dataset(dataset)
     clean = _clean({k: v for k, v in row.items() if k in store.EDITABLE})
     if not (clean.get("instruction") or clean.get("input")) or not clean.get("output"):
-        raise InputError("a sample needs an instruction (or input) and an output")
+        raise InputError(_("A sample needs an instruction (or input) and an output"))
     return store.add_one(ds["id"], clean)
 
 
@@ -140,8 +194,8 @@ def delete(sample_id: int, version: int | None = None) -> None:
     if store.delete(sample_id, version):
         return
     if store.get(sample_id) is None:
-        raise NotFound(f"no sample {sample_id} (already deleted?)")
-    raise Conflict(f"sample {sample_id} was changed elsewhere since you saw it; not deleted")
+        raise NotFound(_("No sample {id} (already deleted?)").format(id=sample_id))
+    raise Conflict(_("Sample {id} was changed elsewhere since you saw it; not deleted").format(id=sample_id))
 
 
 def save_editor(dataset: str, shown: list[dict[str, Any]], changes: dict[str, Any]) -> dict[str, Any]:
@@ -174,23 +228,27 @@ def save_editor(dataset: str, shown: list[dict[str, Any]], changes: dict[str, An
 
 def _bulk_params(action: str, params: dict[str, Any]) -> dict[str, Any]:
     if action not in BULK_ACTIONS:
-        raise InputError(f"unknown bulk action {action!r}; choose one of {', '.join(BULK_ACTIONS)}")
+        raise InputError(_("Unknown bulk action {action}; choose one of {choices}").format(
+            action=action, choices=", ".join(BULK_ACTIONS)))
     p = dict(params or {})
     if action in ("tag", "untag"):
         p["tag"] = str(p.get("tag") or "").strip()
         if not p["tag"]:
-            raise InputError("say which tag")
+            raise InputError(_("Say which tag"))
     elif action == "status":
         if p.get("status") not in STATUSES:
-            raise InputError(f"choose a status: {', '.join(STATUSES)}")
+            raise InputError(_("Choose a status: {choices}").format(choices=_statuses()))
     elif action in ("copy", "move"):
-        target = store_datasets.get(str(p.get("target") or ""))
+        if not p.get("target"):
+            raise InputError(_("Choose the target dataset"))
+        target = store_datasets.get(str(p["target"]))
         if target["kind"] != "samples":
-            raise InputError(f"dataset {target['name']!r} holds {target['kind']} records, not samples")
+            raise InputError(_("Dataset {name} holds no training samples (it is an exam bank or a corpus)").format(
+                name=target["name"]))
         p["target_id"] = target["id"]
     elif action == "replace":
         if not p.get("find"):
-            raise InputError("say what to find")
+            raise InputError(_("Say what to find"))
         p["replace"] = str(p.get("replace") or "")
         p["fields"] = [c for c in (p.get("fields") or store.TEXT_FIELDS) if c in store.TEXT_FIELDS]
     return p
@@ -213,7 +271,7 @@ def bulk_count(dataset: str, f: SampleFilter | None, action: str, params: dict[s
     ds = _dataset(dataset)
     p = _bulk_params(action, params or {})
     if action in ("copy", "move") and p["target_id"] == ds["id"]:
-        raise InputError("choose another dataset as the target")
+        raise InputError(_("Choose another dataset as the target"))
     return store.count(ds["id"], f, extra=_extra(action, p))
 
 
@@ -224,12 +282,12 @@ def bulk(dataset: str, f: SampleFilter | None, action: str, params: dict[str, An
     ds = _dataset(dataset)
     p = _bulk_params(action, params or {})
     if action in ("copy", "move") and p["target_id"] == ds["id"]:
-        raise InputError("choose another dataset as the target")
+        raise InputError(_("Choose another dataset as the target"))
     with db.transaction() as cur:
         now = store.count(ds["id"], f, extra=_extra(action, p), cur=cur)
         if now != int(confirm):
-            raise Conflict(f"the filtered set now has {now} rows to change, not the {confirm} you confirmed; "
-                           f"nothing was changed — check and confirm again")
+            raise Conflict(_("The filtered set now has {now} rows to change, not the {confirmed} you confirmed; "
+                             "nothing was changed — check and confirm again").format(now=now, confirmed=confirm))
         done = store.bulk(ds["id"], f, action, p, cur=cur)
     return {"dataset": dataset, "action": action, "affected": done["affected"], "bulk_id": done["id"]}
 
@@ -241,7 +299,7 @@ def last_bulk(dataset: str) -> dict[str, Any] | None:
         return None
     params = json.loads(a["params"]) if isinstance(a["params"], str) else a["params"]
     return {"id": a["id"], "action": a["action"], "params": params, "affected": a["affected"],
-            "created_at": a["created_at"], "label": BULK_ACTIONS.get(a["action"], a["action"])}
+            "created_at": a["created_at"], "label": bulk_actions().get(a["action"], a["action"])}
 
 
 def undo_last(dataset: str) -> dict[str, Any]:
@@ -250,7 +308,7 @@ def undo_last(dataset: str) -> dict[str, Any]:
     with db.transaction() as cur:
         action = store.last_action(ds["id"], cur=cur)
         if action is None:
-            raise InputError(f"nothing to undo in {dataset!r}")
+            raise InputError(_("There is nothing to undo in {name}").format(name=dataset))
         result = store.undo(action, cur=cur)
     return {"dataset": dataset, "action": action["action"], **result}
 
@@ -261,6 +319,9 @@ def find_duplicates(dataset: str, f: SampleFilter | None = None, *, near: bool =
                     progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Exact and near-duplicate groups of a dataset (each a list of rows, the one to keep first).
     ``progress``: see ``dedup.near_groups`` (a job's progress; it may raise to stop)."""
+    reason = out_of_range(_("The similarity threshold"), threshold, dedup.THRESHOLD)
+    if reason:
+        raise InputError(reason)
     rows = store.dedup_rows(_dataset(dataset)["id"], f)
     texts = {r["id"]: dedup.text_of(r) for r in rows}
     by_id = {r["id"]: r for r in rows}
@@ -292,55 +353,3 @@ def remove_duplicates(dataset: str, groups: list[dict[str, Any]], *, confirm: in
     if confirm is None:
         confirm = bulk_count(dataset, f, "delete")
     return bulk(dataset, f, "delete", {"reason": "duplicates"}, confirm=confirm)
-
-
-# ---- charts
-
-def length_stats(dataset: str) -> list[dict[str, Any]]:
-    """Histogram bins of content and summary lengths in characters."""
-    return store.length_histogram(_dataset(dataset)["id"])
-
-
-def token_lengths(dataset: str, tokenizer_dir: str, limit: int = 2000) -> dict[str, list[int]]:
-    """Token counts of content and summary for up to ``limit`` rows, with a local tokenizer folder."""
-    from studio.data.lengths import load_tokenizer
-
-    tok = load_tokenizer(tokenizer_dir)
-    rows = store.text_sample(_dataset(dataset)["id"], limit)
-    from studio.core.formats import user_text
-
-    content = [user_text(r["instruction"], r["input"]) for r in rows]
-    summary = [r["output"] for r in rows]
-    enc = lambda texts: [len(x) for x in tok(texts, add_special_tokens=False)["input_ids"]] if texts else []
-    return {"content": enc(content), "summary": enc(summary)}
-
-
-def charts(dataset: str, tokenizer_dir: str | None = None) -> dict[str, Any]:
-    """Plotly figures: lengths in characters (and tokens with a tokenizer), type mix, origin mix."""
-    import plotly.express as px
-    import plotly.graph_objects as go
-
-    ds = _dataset(dataset)
-    figs: dict[str, Any] = {}
-    bins = store.length_histogram(ds["id"])
-    fig = go.Figure()
-    for name in store.LENGTHS:
-        b = [x for x in bins if x["field"] == name]
-        fig.add_bar(x=[(x["start"] + x["end"]) / 2 for x in b], y=[x["n"] for x in b], name=name,
-                    width=[x["end"] - x["start"] for x in b], opacity=0.6)
-    fig.update_layout(barmode="overlay", title="Lengths (characters)", xaxis_title="characters",
-                      yaxis_title="samples", height=320)
-    figs["chars"] = fig
-    if tokenizer_dir:
-        t = token_lengths(dataset, tokenizer_dir)
-        tf = go.Figure()
-        for name, values in t.items():
-            tf.add_histogram(x=values, name=name, opacity=0.6, nbinsx=40)
-        tf.update_layout(barmode="overlay", title=f"Lengths (tokens, {len(t['content'])} rows sampled)",
-                         xaxis_title="tokens", yaxis_title="samples", height=320)
-        figs["tokens"] = tf
-    facets = store.facets(ds["id"])
-    for key, title in (("qtype", "Type mix"), ("origin", "Origin mix")):
-        if facets[key]:
-            figs[key] = px.pie(names=list(facets[key]), values=list(facets[key].values()), title=title, height=300)
-    return figs

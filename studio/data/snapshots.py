@@ -11,7 +11,10 @@ A run trains on a snapshot, so every adapter traces back to exactly the data it 
   content, each type sends its share (largest remainder) of lowest keys to validation. The same
   samples and seed always give the same split, independent of row order.
 - The content hash covers every frozen field and the split, in order; the id is its first 12 hex
-  digits, so freezing the same data twice returns the existing snapshot.
+  digits, so freezing the same data twice returns the existing snapshot. A sample's tool calling
+  (``tools``, ``roles``) is hashed only when it has some, so snapshots of plain data keep their ids.
+- Numbers have ranges (``VAL_RATIO``, ``SEED``, ``SHARE``) checked here, so a page and the CLI refuse the
+  same values with the same words; ``problem()`` says why a value is out (None when all are fine).
 """
 from __future__ import annotations
 
@@ -25,14 +28,57 @@ from store import datasets as store_datasets
 from store import db
 from store import snapshots as store
 from studio.core.errors import InputError, NotFound
+from studio.core.i18n import _
 
 FIELDS = ("instruction", "input", "output", "system", "history", "qtype", "origin")
+TOOL_FIELDS = ("tools", "roles")  # frozen too; hashed only when a sample has them
 SPLITS = ("train", "validation")
+VAL_RATIO = (0.0, 0.9)     # the validation share of a snapshot or an export
+SEED = (0, 2**31 - 1)
+SHARE = (0.01, 0.9)        # the share of a mixed-in dataset
+
+
+def out_of_range(what: str, value, bounds: tuple, *, whole: bool = False) -> str | None:
+    """Why ``value`` is not a number in ``bounds`` (both ends allowed), or None when it is.
+    ``what`` is the name a person reads (already translated)."""
+    lo, hi = bounds
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return _("{what} must be a number, not {value}").format(what=what, value=repr(value))
+    shown = lambda x: f"{int(x)}" if x == int(x) else f"{x:g}"  # noqa: E731
+    if number != number or abs(number) == float("inf"):
+        return _("{what} must be a number, not {value}").format(what=what, value=value)
+    if not lo <= number <= hi:
+        return _("{what} must be between {lo} and {hi}, not {value}").format(what=what, lo=shown(lo), hi=shown(hi),
+                                                                            value=shown(number))
+    if whole and number != int(number):
+        return _("{what} must be a whole number, not {value}").format(what=what, value=shown(number))
+    return None
+
+
+def problem(val_ratio=0.1, seed=0, mix: dict[str, float] | None = None) -> str | None:
+    """Why these snapshot settings cannot be used (the first reason), or None."""
+    reasons = [out_of_range(_("The validation share (`val_ratio`)"), val_ratio, VAL_RATIO),
+               out_of_range(_("The seed"), seed, SEED, whole=True)]
+    reasons += [out_of_range(_("The share of {name}").format(name=name), v, SHARE) for name, v in (mix or {}).items()]
+    reasons = [r for r in reasons if r]
+    if not reasons and mix and sum(float(v) for v in mix.values()) >= 1:
+        reasons.append(_("The mixed-in shares add up to {total:g}; they must stay below 1").format(
+            total=sum(float(v) for v in mix.values())))
+    return reasons[0] if reasons else None
+
+
+def _frozen(s: dict[str, Any]) -> list:
+    """The values that make a frozen sample what it is (tool calling only when it has some)."""
+    values = [s.get(f) for f in FIELDS]
+    extra = [s.get(f) or None for f in TOOL_FIELDS]
+    return values + [list(v) if isinstance(v, tuple) else v for v in extra] if any(extra) else values
 
 
 def _key(seed: int, s: dict[str, Any]) -> str:
     """The seeded sort key of a sample: stable across Python versions and row orders."""
-    body = json.dumps([seed, s.get("dataset_id"), s.get("sample_id")] + [s.get(f) for f in FIELDS],
+    body = json.dumps([seed, s.get("dataset_id"), s.get("sample_id")] + _frozen(s),
                       ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.blake2b(body.encode("utf-8"), digest_size=16).hexdigest()
 
@@ -57,12 +103,12 @@ def split(samples: list[dict[str, Any]], val_ratio: float, seed: int) -> list[di
     seeded order; stratified by ``qtype``."""
     keyed = sorted(((_key(seed, s), i, s) for i, s in enumerate(samples)), key=lambda t: (t[0], t[1]))
     groups: dict[str, int] = {}
-    for _, _, s in keyed:
+    for *_unused, s in keyed:
         groups[s.get("qtype") or ""] = groups.get(s.get("qtype") or "", 0) + 1
     want = _validation_counts(groups, val_ratio)
     taken = {g: 0 for g in groups}
     train, validation = [], []
-    for _, _, s in keyed:
+    for *_unused, s in keyed:
         g = s.get("qtype") or ""
         if taken[g] < want[g]:
             taken[g] += 1
@@ -79,7 +125,7 @@ def content_hash(samples: list[dict[str, Any]]) -> str:
     """sha256 over every frozen field and the split of each sample, in order."""
     h = hashlib.sha256()
     for s in samples:
-        h.update(json.dumps([s["split"]] + [s.get(f) for f in FIELDS], ensure_ascii=False).encode("utf-8"))
+        h.update(json.dumps([s["split"]] + _frozen(s), ensure_ascii=False).encode("utf-8"))
         h.update(b"\n")
     return h.hexdigest()
 
@@ -88,7 +134,9 @@ def _canonical(row: dict[str, Any]) -> dict[str, Any]:
     history = row.get("history")
     if isinstance(history, str):
         history = json.loads(history) if history else None
-    return {**row, "history": history or None, "system": row.get("system") or None}
+    roles = row.get("roles")
+    return {**row, "history": history or None, "system": row.get("system") or None,
+            "tools": row.get("tools") or None, "roles": list(roles) if roles else None}
 
 
 def _mixed_in(name: str, fraction: float, base_n: int, total_fraction: float, seed: int) -> list[dict]:
@@ -96,8 +144,9 @@ def _mixed_in(name: str, fraction: float, base_n: int, total_fraction: float, se
     pool = [_canonical(r) for r in store.accepted_samples(ds["id"])]
     want = round(base_n * fraction / (1 - total_fraction))
     if want > len(pool):
-        raise InputError(f"the mix asks for {want} accepted samples of {name!r} ({fraction:.0%} of the snapshot) "
-                         f"but it has {len(pool)}; lower its share")
+        raise InputError(_("The mix asks for {want} accepted samples of {name} ({share:.0%} of the snapshot) but it "
+                           "has {have}; lower its share").format(want=want, name=name, share=fraction,
+                                                                 have=len(pool)))
     pool.sort(key=lambda s: _key(seed, s))
     return pool[:want]
 
@@ -106,21 +155,18 @@ def create(dataset: str, *, val_ratio: float = 0.1, seed: int = 0, mix: dict[str
            name: str | None = None) -> dict[str, Any]:
     """Freeze the dataset's accepted samples (optionally mixed with others) into a snapshot and return it;
     the same data frozen twice returns the existing snapshot."""
-    if not 0 <= float(val_ratio) < 1:
-        raise InputError(f"val_ratio must be at least 0 and below 1, not {val_ratio}")
+    reason = problem(val_ratio, seed, mix)
+    if reason:
+        raise InputError(reason)
     ds = store_datasets.get(dataset)
     mix = {k: float(v) for k, v in (mix or {}).items()}
-    for other, fraction in mix.items():
-        if other == dataset:
-            raise InputError(f"the mix names the snapshot's own dataset {other!r}")
-        if not 0 < fraction < 1:
-            raise InputError(f"the share of {other!r} in the mix must be between 0 and 1, not {fraction}")
+    if dataset in mix:
+        raise InputError(_("The mix names the snapshot's own dataset {name}").format(name=dataset))
     total_fraction = sum(mix.values())
-    if total_fraction >= 1:
-        raise InputError(f"the mixed-in shares add up to {total_fraction:g}; they must stay below 1")
     base = [_canonical(r) for r in store.accepted_samples(ds["id"])]
     if not base:
-        raise InputError(f"dataset {dataset!r} has no accepted samples; accept some on the Datasets page first")
+        raise InputError(_("Dataset {name} has no accepted samples; accept some on the Datasets page first").format(
+            name=dataset))
     rows = list(base)
     counts = {dataset: len(base)}
     for other, fraction in sorted(mix.items()):
@@ -162,10 +208,10 @@ def resolve(snapshot_id: str) -> str:
     found = store.find_prefix(snapshot_id) if snapshot_id else []
     if len(found) == 1:
         return found[0]
-    known = ", ".join(r["id"] for r in store.list_all()[:20]) or "none yet"
+    known = ", ".join(r["id"] for r in store.list_all()[:20]) or _("none yet")
     if len(found) > 1:
-        raise InputError(f"snapshot id {snapshot_id!r} is ambiguous: {', '.join(found)}")
-    raise NotFound(f"no snapshot {snapshot_id!r} (snapshots: {known})")
+        raise InputError(_("Snapshot id {id} is ambiguous: {ids}").format(id=snapshot_id, ids=", ".join(found)))
+    raise NotFound(_("No snapshot {id} (snapshots: {known})").format(id=snapshot_id, known=known))
 
 
 def get(snapshot_id: str) -> dict[str, Any]:
@@ -181,16 +227,21 @@ def list_all() -> list[dict[str, Any]]:
 def samples(snapshot_id: str, split: str | None = None) -> list[dict[str, Any]]:
     """The frozen samples in order: canonical fields plus ``split``, ``sample_id``, ``dataset_id``."""
     if split is not None and split not in SPLITS:
-        raise InputError(f"unknown split {split!r}; choose train or validation")
+        raise InputError(_("Unknown split {split}; choose train or validation").format(split=split))
     return [_canonical(r) for r in store.samples(resolve(snapshot_id), split)]
 
 
 def record(sample: dict[str, Any]) -> dict[str, Any]:
-    """The canonical fields of a sample as the trainer reads them (strings, history a list)."""
-    return {"instruction": sample.get("instruction") or "", "input": sample.get("input") or "",
-            "output": sample.get("output") or "", "system": sample.get("system") or "",
-            "history": [list(t) for t in (sample.get("history") or [])],
-            "qtype": sample.get("qtype") or "", "origin": sample.get("origin") or ""}
+    """The canonical fields of a sample as the trainer reads them (strings, history a list); ``tools`` and
+    ``roles`` only when the sample calls tools."""
+    out = {"instruction": sample.get("instruction") or "", "input": sample.get("input") or "",
+           "output": sample.get("output") or "", "system": sample.get("system") or "",
+           "history": [list(t) for t in (sample.get("history") or [])],
+           "qtype": sample.get("qtype") or "", "origin": sample.get("origin") or ""}
+    for f in TOOL_FIELDS:
+        if sample.get(f):
+            out[f] = list(sample[f]) if f == "roles" else sample[f]
+    return out
 
 
 def write_jsonl(snapshot_id: str, folder: str | Path) -> dict[str, Any]:
@@ -217,7 +268,7 @@ def write_jsonl(snapshot_id: str, folder: str | Path) -> dict[str, Any]:
 def _identity(s: dict[str, Any]) -> tuple:
     if s.get("sample_id") is not None:
         return (s.get("dataset_id"), s["sample_id"])
-    return ("content", json.dumps([s.get(f) for f in FIELDS], ensure_ascii=False))
+    return ("content", json.dumps(_frozen(s), ensure_ascii=False))
 
 
 def diff(a: str, b: str) -> dict[str, list[dict[str, Any]]]:
@@ -231,7 +282,7 @@ def diff(a: str, b: str) -> dict[str, list[dict[str, Any]]]:
     for k in new:
         if k in old:
             before, after = old[k], new[k]
-            fields = [f for f in FIELDS + ("split",) if before.get(f) != after.get(f)]
+            fields = [f for f in FIELDS + TOOL_FIELDS + ("split",) if before.get(f) != after.get(f)]
             if fields:
                 changed.append({"sample_id": after.get("sample_id"), "fields": fields,
                                 "before": before, "after": after})

@@ -2,33 +2,34 @@
 
 - A question is asked in the converter's choice format: the stem (blanks written ``___``), then one
   option per line ``A. 雨鞋``. A judge question without options is asked with ``A. 正确`` / ``B. 错误``.
-- The chosen labels are read from the first answer block: label tokens (``B``, ``B. 绝缘靴``, ``答案：BD``,
-  ``A、D``) on the first line that has any, plus the lines right after it that start with a label (the
-  newline-joined multi answer of the seed). Option texts are masked first, so letters inside them are
-  not read as labels. Without labels, the option texts the answer names count (for judge questions:
-  正确 / 对 / √ versus 错误 / 不正确 / ×, whichever comes first). Nothing found: unparsed, and wrong.
+- Every system kind is asked the same way: the base model and runs render the prompt with their chat
+  template, an API system (``api:LABEL``) gets it as the user message, greedy (temperature 0).
+- The chosen labels are read by the one shared parser, :func:`studio.evaluate.answers.parse_labels`
+  (``答案：B``, ``B. 绝缘靴``, ``选B``, ``AC``, ``正确答案是 A 和 C``, 对 / 错; prose naming no option is
+  unparsed, and wrong).
 - Single and judge: right when the chosen set is the answer; multi: right only on the exact set.
 - K shuffles: each question is asked again K times with its options in a seeded random order and
   relabelled A, B, C...; the chosen labels are mapped back. Reported: accuracy over the shuffled
   presentations, and the share of questions answered with the same original option(s) every time.
+- The objective table (YaYi's): question types and subjects down, systems across, each system's latest
+  evaluation on the exam.
 """
 from __future__ import annotations
 
 import random
 import re
 import threading
-import unicodedata
 from typing import Any, Callable
 
 from store import compare as store
 from store import datasets as store_datasets
-from studio.core.errors import InputError, NotFound
-from studio.evaluate import inference
+from studio.core.errors import NotFound, WorkFailed
+from studio.core.i18n import _
+from studio.evaluate import inference, limits
+from studio.evaluate import systems as api_systems
+from studio.evaluate.answers import LABELS, parse_labels
 
-LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 TYPES = ("single", "multi", "judge")
-TRUE_WORDS = ("正确", "对", "√", "✓", "true", "True")
-FALSE_WORDS = ("不正确", "错误", "不对", "错", "×", "✗", "false", "False")
 _BLANK = re.compile(r"[（(][\s\u3000]*[）)]|_{2,}")
 
 
@@ -75,69 +76,6 @@ def answer_string(q: dict[str, Any]) -> str:
     want = expected_labels(q) or frozenset()
     by_label = {o["label"]: o["text"] for o in options_of(q)}
     return "\n".join(f"{lab}. {by_label.get(lab, '')}" for lab in sorted(want)) or (q.get("answer_text") or "")
-
-
-# ---------------------------------------------------------------- parsing answers
-
-
-def _norm(text: str) -> str:
-    return unicodedata.normalize("NFKC", text or "")
-
-
-def _label_tokens(line: str, valid: set[str]) -> list[str]:
-    """Label letters on one line: uppercase runs not touching other Latin letters, all valid, no repeats."""
-    found: list[str] = []
-    for m in re.finditer(r"(?<![A-Za-z])([A-Z]+)(?![A-Za-z])", line):
-        run = m.group(1)
-        if len(run) <= len(valid) and set(run) <= valid and len(set(run)) == len(run):
-            found.extend(ch for ch in run if ch not in found)
-    return found
-
-
-def _starts_with_label(line: str, valid: set[str]) -> bool:
-    m = re.match(r"\s*([A-Z])(?![A-Za-z])", line)
-    return bool(m and m.group(1) in valid)
-
-
-def parse_labels(answer: str, options: list[dict[str, str]]) -> frozenset[str] | None:
-    """The option labels an answer chose, or None when it names none."""
-    text = _norm(answer).strip()
-    if not text:
-        return None
-    valid = {o["label"] for o in options}
-    masked = text
-    for o in sorted(options, key=lambda o: -len(o["text"])):
-        t = _norm(o["text"]).strip()
-        if len(t) >= 2 or (t and not t.isascii()):
-            masked = masked.replace(t, "◇")
-    lines = [ln for ln in masked.splitlines() if ln.strip()]
-    for i, line in enumerate(lines):
-        got = _label_tokens(line, valid)
-        if got:
-            chosen = list(got)
-            for nxt in lines[i + 1:]:
-                if not _starts_with_label(nxt, valid):
-                    break
-                chosen.extend(lab for lab in _label_tokens(nxt, valid) if lab not in chosen)
-            return frozenset(chosen)
-    return _by_text(text, options)
-
-
-def _by_text(text: str, options: list[dict[str, str]]) -> frozenset[str] | None:
-    first = text.splitlines()[0] if text.splitlines() else text
-    compact = re.sub(r"\s+", "", first)
-    by_text = {re.sub(r"\s+", "", _norm(o["text"])): o["label"] for o in options}
-    truth = {t: lab for t, lab in by_text.items() if t in ("正确", "对", "√")}
-    falsity = {t: lab for t, lab in by_text.items() if t in ("错误", "错", "×")}
-    if truth and falsity:  # a judge question: whichever verdict word comes first
-        hits = [(compact.find(w), -len(w), w) for w in TRUE_WORDS + FALSE_WORDS if w in compact]
-        if hits:
-            _, _, word = min(hits)
-            return frozenset(truth.values() if word in TRUE_WORDS else falsity.values())
-        return None
-    matched = [t for t in by_text if t and t in compact]
-    matched = [t for t in matched if not any(t != u and t in u for u in matched)]
-    return frozenset(by_text[t] for t in matched) if matched else None
 
 
 # ---------------------------------------------------------------- shuffling and scoring
@@ -197,41 +135,42 @@ def score(questions: list[dict[str, Any]], answers: dict[tuple[int, int], str], 
 def evaluate(run_id: str, dataset: str, *, shuffles: int = 0, seed: int = 0, limit: int | None = None,
              base_model: str | None = None, decode: dict[str, Any] | None = None, batch_size: int = 16,
              progress: Callable[[int, int, str], None] | None = None,
-             stop: threading.Event | None = None) -> dict[str, Any]:
-    """Exam accuracy of one system (a run id, or ``base``) on an exam dataset; stored in exam_evals.
+             stop: threading.Event | None = None, keys: dict[str, str] | None = None,
+             concurrency: int = 8) -> dict[str, Any]:
+    """Exam accuracy of one system (a run id, ``base`` or ``api:LABEL``) on an exam dataset; stored in
+    exam_evals. An API system's key comes from the environment or ``keys``.
 
     ``stop`` (set by a cancel) ends the answering after the batch in flight: the answers so far stay in
-    the generations cache (a rerun asks only the rest) and nothing is scored or stored (``stopped``)."""
-    if shuffles < 0 or shuffles > 20:
-        raise InputError("--shuffles must be between 0 and 20")
+    the generations cache (a rerun asks only the rest) and nothing is scored or stored (``stopped``).
+    Requests of an API system that failed are not scored: WorkFailed says how many, a rerun asks them."""
+    shuffles, seed = limits.SHUFFLES.check(shuffles), limits.SEED.check(seed)
+    limit = limits.QUESTIONS.check(limit or 0) or None
+    batch_size = limits.BATCH_SIZE.check(batch_size)
     found = store_datasets.get(dataset)
     questions = [q for q in store.exam_questions(found["id"], limit=limit) if q["qtype"] in TYPES]
     questions = [q for q in questions if expected_labels(q)]
     if not questions:
-        raise NotFound(f"exam dataset {dataset!r} has no single, multi or judge questions with an answer")
-    if run_id == "base":
-        system = inference.resolve_systems([], base_model=base_model)[0]
-    else:
-        system = inference.run_system(run_id)
+        raise NotFound(_("exam dataset {dataset} has no single choice, multiple choice or true/false questions with "
+                         "an answer").format(dataset=repr(dataset)))
     decode = decode or inference.decode_settings("greedy", max_new_tokens=64)
-    items, keys = [], []
+    items, qkeys = [], []
     for q in questions:
         for k in range(shuffles + 1):
-            opts, _ = shuffled(q, k, seed)
+            opts, _back = shuffled(q, k, seed)
             items.append({"prompt": exam_prompt(q["question"], opts, q["qtype"])})
-            keys.append((q["id"], k))
-    gen = inference.ensure_generations([system], items, decode, batch_size=batch_size, progress=progress,
-                                       stop=stop)
+            qkeys.append((q["id"], k))
+    system_id, answered_by, gen = _answer(run_id, items, decode, base_model=base_model, batch_size=batch_size,
+                                          progress=progress, stop=stop, keys=keys, concurrency=concurrency)
     if stop is not None and stop.is_set():
         return {"run": run_id, "dataset": dataset, "stopped": True, "generated": gen["generated"],
                 "cached": gen["cached"]}
     answers = {}
-    for key, it in zip(keys, items):
-        row = gen["rows"].get((system.id, inference.prompt_key(it["prompt"])))
+    for key, it in zip(qkeys, items):
+        row = gen["rows"].get((system_id, inference.prompt_key(it["prompt"])))
         answers[key] = row["output"] if row else ""
     result = score(questions, answers, shuffles, seed)
     eval_id = store.insert_exam_eval({
-        "model_system": system.id, "base_model": system.base_model, "dataset_id": found["id"],
+        "model_system": system_id, "base_model": answered_by, "dataset_id": found["id"],
         "shuffles": shuffles, "seed": seed, "decode": decode, "n": result["n"], "accuracy": result["accuracy"],
         "shuffled_accuracy": result.get("shuffled_accuracy"), "consistent": result.get("consistent"),
         "unparsed": result["unparsed"], "by_type": result["by_type"], "by_subject": result["by_subject"],
@@ -242,6 +181,58 @@ def evaluate(run_id: str, dataset: str, *, shuffles: int = 0, seed: int = 0, lim
     if shuffles:
         summary.update(shuffled_accuracy=result["shuffled_accuracy"], consistent=result["consistent"])
     return summary
+
+
+def _answer(run_id: str, items: list[dict], decode: dict[str, Any], *, base_model: str | None, batch_size: int,
+            progress, stop, keys: dict[str, str] | None, concurrency: int) -> tuple[str, str, dict[str, Any]]:
+    """(system id, what answered: base model or MODEL@URL, generations) for every item."""
+    if api_systems.is_api(run_id):
+        api = api_systems.get(run_id)
+        gen = api_systems.ensure_answers([api], items, decode, keys=keys, concurrency=concurrency,
+                                         progress=progress, stop=stop)
+        if gen["failed"] and not (stop is not None and stop.is_set()):
+            err = WorkFailed(_("{n} of the exam's requests to {system} failed ({error}); nothing is scored: "
+                               "evaluate again to ask them again").format(n=gen["failed"], system=api.label,
+                                                                          error=gen["errors"][0]))
+            err.summary = {k: gen[k] for k in ("generated", "cached", "failed")}
+            raise err
+        return api.id, api.identity, gen
+    if run_id == "base":
+        system = inference.resolve_systems([], base_model=base_model)[0]
+    else:
+        system = inference.run_system(run_id)
+    gen = inference.ensure_generations([system], items, decode, batch_size=batch_size, progress=progress,
+                                       stop=stop)
+    return system.id, system.base_model, gen
+
+
+def _percent(rate: float | None) -> float | None:
+    return None if rate is None else round(rate * 100, 1)
+
+
+def objective_table(dataset: str) -> dict[str, Any]:
+    """YaYi's objective table for one exam: accuracy per question type, then per subject, and overall,
+    down; every system evaluated on it across (its latest evaluation). The shape of
+    :func:`ratings.seed_table` (``columns``, ``rows`` of ``category``, ``n``, ``values``), for
+    :func:`ratings.to_markdown` / ``to_csv``; values are accuracies in percent, one decimal."""
+    from studio.core.labels import label
+    from studio.evaluate import comparisons
+
+    found = store_datasets.get(dataset)
+    evals = store.latest_exam_evals(found["id"])
+    rows = []
+    groups = [("qtype", t, label("qtype", t)) for t in TYPES] + [
+        ("subject", s, s) for s in sorted({d.get("subject") or "" for e in evals for d in e["details"] or []}) if s]
+    for field, value, name in groups:
+        per = [[d for d in e["details"] or [] if (d.get(field) or "") == value] for e in evals]
+        n = max((len(p) for p in per), default=0)
+        if n:
+            rows.append({"category": name, "n": n, "values": [_percent(_rate([d["correct"][0] for d in p]))
+                                                              for p in per]})
+    rows.append({"category": "overall", "own": True, "n": max((e["n"] for e in evals), default=0),
+                 "values": [_percent(e["accuracy"]) for e in evals]})
+    return {"columns": [comparisons.system_label(e["model_system"], e["base_model"]) for e in evals], "rows": rows,
+            "systems": [e["model_system"] for e in evals], "dataset": dataset}
 
 
 def history() -> list[dict[str, Any]]:

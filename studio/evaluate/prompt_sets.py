@@ -25,11 +25,15 @@ from store import datasets as store_datasets
 from store import db
 from studio.core.errors import InputError, NotFound
 from studio.core.formats import user_text
+from studio.core.i18n import N_, _
+from studio.evaluate import limits
 
 PROMPT_KEYS = ("prompt", "question", "content", "query", "instruction")
 REFERENCE_KEYS = ("reference", "answer", "output", "summary", "response")
 CATEGORY_KEYS = ("category", "type", "task")
 SUFFIXES = (".json", ".jsonl")
+KINDS_OF_VALUE = {"int": N_("a number"), "float": N_("a number"), "list": N_("a list"),
+                  "bool": N_("a true/false value"), "NoneType": N_("an empty value (null)")}
 
 
 def category_from_filename(name: str) -> str:
@@ -41,10 +45,12 @@ def _item(obj: Any, file: str, row: int, default_category: str | None) -> dict[s
     if isinstance(obj, str):
         text = obj.strip()
         if not text:
-            raise InputError("empty prompt", file=file, row=row)
+            raise InputError(_("empty prompt"), file=file, row=row)
         return {"prompt": text, "category": default_category}
     if not isinstance(obj, dict):
-        raise InputError(f"expected a string or an object, got {type(obj).__name__}", file=file, row=row)
+        what = KINDS_OF_VALUE.get(type(obj).__name__)
+        raise InputError(_("expected a string or an object, not {what}").format(
+            what=_(what) if what else type(obj).__name__), file=file, row=row)
     prompt = None
     for key in PROMPT_KEYS:
         if isinstance(obj.get(key), str) and obj[key].strip():
@@ -53,7 +59,8 @@ def _item(obj: Any, file: str, row: int, default_category: str | None) -> dict[s
                 prompt = user_text(obj[key], obj.get("input") or "")
             break
     if prompt is None:
-        raise InputError(f"no prompt: give one of the fields {', '.join(PROMPT_KEYS)}", file=file, row=row)
+        raise InputError(_("no prompt: give one of the fields {fields}").format(fields=", ".join(PROMPT_KEYS)),
+                         file=file, row=row)
     item: dict[str, Any] = {"prompt": prompt.strip(), "category": default_category}
     for key in CATEGORY_KEYS:
         if obj.get(key) not in (None, ""):
@@ -68,7 +75,7 @@ def _item(obj: Any, file: str, row: int, default_category: str | None) -> dict[s
     history = obj.get("history")
     if history:
         if not (isinstance(history, list) and all(isinstance(t, (list, tuple)) and len(t) == 2 for t in history)):
-            raise InputError("history must be a list of [question, answer] pairs", file=file, row=row)
+            raise InputError(_("history must be a list of [question, answer] pairs"), file=file, row=row)
         item["history"] = [[str(q), str(a)] for q, a in history]
     return item
 
@@ -78,7 +85,7 @@ def parse_file(name: str, data: bytes) -> list[dict[str, Any]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", file=name) from None
+        raise InputError(_("not UTF-8 text: save the file as UTF-8"), file=name) from None
     category = category_from_filename(name)
     suffix = Path(name).suffix.lower()
     stripped = text.lstrip()
@@ -86,7 +93,8 @@ def parse_file(name: str, data: bytes) -> list[dict[str, Any]]:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as err:
-            raise InputError(f"invalid JSON: {err.msg}", file=name, row=err.lineno) from None
+            raise InputError(_("invalid JSON near column {column}: check the quotes, commas and brackets").format(
+                column=err.colno), file=name, row=err.lineno) from None
         items = [_item(v, name, i + 1, category) for i, v in enumerate(values)]
     elif suffix in (".json", ".jsonl"):
         items = []
@@ -95,13 +103,14 @@ def parse_file(name: str, data: bytes) -> list[dict[str, Any]]:
                 continue
             try:
                 value = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"invalid JSON: {err.msg}", file=name, row=n) from None
+            except json.JSONDecodeError:
+                raise InputError(_("invalid JSON: each line must be one JSON object or string"),
+                                 file=name, row=n) from None
             items.append(_item(value, name, n, category if isinstance(value, str) else None))
     else:
-        raise InputError("unsupported prompt file; use .json (an array) or .jsonl", file=name)
+        raise InputError(_("unsupported prompt file; use .json (an array) or .jsonl"), file=name)
     if not items:
-        raise InputError("no prompts in the file", file=name)
+        raise InputError(_("no prompts in the file"), file=name)
     return items
 
 
@@ -111,10 +120,10 @@ def files_of(path: str | Path) -> list[Path]:
     if path.is_dir():
         found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
         if not found:
-            raise InputError("no .json or .jsonl prompt files in the folder", file=str(path))
+            raise InputError(_("no .json or .jsonl prompt files in the folder"), file=str(path))
         return found
     if not path.exists():
-        raise InputError("no such file", file=str(path))
+        raise InputError(_("no such file or folder"), file=str(path))
     return [path]
 
 
@@ -127,13 +136,13 @@ def content_hash(items: list[dict[str, Any]]) -> str:
 def save(name: str, source: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     """Store a prompt set (one transaction); the same content again returns the existing set."""
     if not items:
-        raise InputError("a prompt set needs at least one prompt")
+        raise InputError(_("a prompt set needs at least one prompt"))
     digest = content_hash(items)
     found = store.prompt_set_by_hash(digest)
     reused = found is not None
     with db.transaction() as cur:
         if found is None:
-            name = (name or "prompts").strip() or "prompts"
+            name = (name or "").strip() or _("prompts")
             if store.prompt_set_by_name(name, cur=cur):
                 name = f"{name}-{digest[:6]}"
             set_id = store.insert_prompt_set(name, source, digest, items, cur=cur)
@@ -147,17 +156,17 @@ def import_paths(paths: list[str | Path], *, name: str | None = None) -> dict[st
     """Import prompt files and folders as one prompt set."""
     files = [f for p in paths for f in files_of(p)]
     items = [it for f in files for it in parse_file(f.name, f.read_bytes())]
-    default = Path(str(paths[0])).name if len(paths) == 1 else "prompts"
+    default = Path(str(paths[0])).name if len(paths) == 1 else _("prompts")
     return save(name or default, ", ".join(str(p) for p in paths), items)
 
 
 def import_uploads(uploads: list[tuple[str, bytes]], *, name: str | None = None) -> dict[str, Any]:
     """Import uploaded files ((file name, bytes) pairs) as one prompt set."""
     if not uploads:
-        raise InputError("choose at least one prompt file")
+        raise InputError(_("choose at least one prompt file"))
     items = [it for fname, data in uploads for it in parse_file(fname, data)]
-    default = Path(uploads[0][0]).stem if len(uploads) == 1 else "uploaded prompts"
-    return save(name or default, ", ".join(f for f, _ in uploads), items)
+    default = Path(uploads[0][0]).stem if len(uploads) == 1 else _("uploaded prompts")
+    return save(name or default, ", ".join(f for f, _data in uploads), items)
 
 
 def from_snapshot(snapshot_id: str, *, name: str | None = None) -> dict[str, Any]:
@@ -167,17 +176,19 @@ def from_snapshot(snapshot_id: str, *, name: str | None = None) -> dict[str, Any
     full = snapshots.resolve(snapshot_id)
     samples = snapshots.samples(full, split="validation")
     if not samples:
-        raise InputError(f"snapshot {full} has no validation samples; freeze it with a validation share")
+        raise InputError(_("snapshot {snapshot} has no validation samples; freeze it with a validation share").format(
+            snapshot=full))
     items = [{"prompt": user_text(s.get("instruction", ""), s.get("input", "")), "system": s.get("system") or None,
               "history": s.get("history") or None, "reference": s.get("output") or None,
               "category": s.get("qtype") or s.get("origin") or "validation"} for s in samples]
-    return save(name or f"snapshot {full} validation", f"snapshot:{full}", items)
+    return save(name or _("snapshot {snapshot} validation").format(snapshot=full), f"snapshot:{full}", items)
 
 
 def from_exam(dataset: str, *, name: str | None = None, limit: int | None = None) -> dict[str, Any]:
     """A prompt set from an exam dataset: choice questions with options, the answer as reference."""
     from studio.evaluate.exam_accuracy import answer_string, exam_prompt
 
+    limit = limits.QUESTIONS.check(limit or 0) or None
     found = store_datasets.get(dataset)
     questions = store.exam_questions(found["id"], limit=limit)
     items = []
@@ -188,8 +199,11 @@ def from_exam(dataset: str, *, name: str | None = None, limit: int | None = None
                       "reference": answer_string(q), "category": q["subject"] or q["qtype"],
                       "question_id": q["id"]})
     if not items:
-        raise NotFound(f"exam dataset {dataset!r} has no single, multi or judge questions")
-    return save(name or f"exam {dataset}" + (f" (first {limit})" if limit else ""), f"exam:{dataset}", items)
+        raise NotFound(_("exam dataset {dataset} has no single choice, multiple choice or true/false questions").format(
+            dataset=repr(dataset)))
+    default = (_("exam {dataset} (first {n})").format(dataset=dataset, n=limit) if limit
+               else _("exam {dataset}").format(dataset=dataset))
+    return save(name or default, f"exam:{dataset}", items)
 
 
 def list_sets() -> list[dict[str, Any]]:
@@ -199,5 +213,5 @@ def list_sets() -> list[dict[str, Any]]:
 def prompts(set_id: int) -> list[dict[str, Any]]:
     found = store.prompt_set(set_id)
     if found is None:
-        raise NotFound(f"no prompt set {set_id}")
+        raise NotFound(_("no prompt set {id}").format(id=set_id))
     return store.prompts_of(set_id)

@@ -2,7 +2,9 @@
 
 - A rating is 1-5 (YaYi's scale: 1 very poor ... 5 very good) with an optional comment, per output and
   rater; several raters per output; a rater rating the same output again replaces their rating.
-- A vote compares two outputs of one prompt: ``a``, ``b``, ``tie`` or ``both_bad``.
+- A vote compares two outputs of one prompt: ``a``, ``b``, ``tie`` or ``both_bad``. The arena shows the
+  duels in turn (:func:`arena_at`) and, after a vote, moves to the next pair the rater has not voted on
+  (:func:`next_duel`).
 - Mean rating per system (and per system and category): each output's mean over its raters, then the
   mean over outputs with a 95 % t-interval over outputs (YaYi averages its three raters the same way).
 - Agreement between raters: Krippendorff's alpha (interval metric; any number of raters, missing
@@ -27,10 +29,14 @@ from store import compare as store
 from store import db
 from studio.core.cells import neutralise
 from studio.core.errors import InputError
+from studio.core.i18n import N_, _
 from studio.evaluate import comparisons
 
 WINNERS = ("a", "b", "tie", "both_bad")
 SCORES = (1, 2, 3, 4, 5)
+SCALE = {1: N_("very poor"), 2: N_("poor"), 3: N_("fair"), 4: N_("good"), 5: N_("very good")}  # YaYi's 1-5
+VOTE_NAMES = {"a": N_("A is better"), "b": N_("B is better"), "tie": N_("Tie"), "both_bad": N_("Both bad")}
+ROW_NAMES = {"overall": N_("overall"), "(none)": N_("(none)")}  # the seeds' table's own rows, shown translated
 _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045,
         2.042]
@@ -42,9 +48,9 @@ _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
 def _rater(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise InputError("give a rater name")
+        raise InputError(_("give a rater name"))
     if len(name) > 80:
-        raise InputError("a rater name has at most 80 characters")
+        raise InputError(_("a rater name has at most 80 characters"))
     return name
 
 
@@ -55,11 +61,11 @@ def rate(generation_id: int, rater: str, score: int, comment: str | None = None,
     try:
         score = int(score)
     except (TypeError, ValueError):
-        raise InputError(f"a rating is a whole number 1-5, not {score!r}") from None
+        raise InputError(_("a rating is a whole number 1-5, not {score}").format(score=repr(score))) from None
     if score not in SCORES:
-        raise InputError(f"a rating is 1-5, not {score}")
+        raise InputError(_("a rating is 1-5, not {score}").format(score=score))
     if store.generation(int(generation_id)) is None:
-        raise InputError(f"no output {generation_id}")
+        raise InputError(_("no output {id}").format(id=generation_id))
     with db.transaction() as cur:
         return store.upsert_rating(int(generation_id), prompt_id, rater, score, (comment or "").strip() or None,
                                    cur=cur)
@@ -69,9 +75,10 @@ def vote(prompt_id: int | None, generation_a: int, generation_b: int, winner: st
     """A pairwise vote between two outputs: a, b, tie or both_bad."""
     rater = _rater(rater)
     if winner not in WINNERS:
-        raise InputError(f"a vote is one of {', '.join(WINNERS)}, not {winner!r}")
+        raise InputError(_("a vote is one of {choices}, not {winner}").format(choices=", ".join(WINNERS),
+                                                                             winner=repr(winner)))
     if int(generation_a) == int(generation_b):
-        raise InputError("a vote compares two different outputs")
+        raise InputError(_("a vote compares two different outputs"))
     with db.transaction() as cur:
         return store.upsert_vote(prompt_id, int(generation_a), int(generation_b), winner, rater, cur=cur)
 
@@ -91,20 +98,44 @@ def _outputs(comparison_id: int) -> tuple[dict, dict[int, dict]]:
 
 def my_ratings(comparison_id: int, rater: str) -> dict[int, dict[str, Any]]:
     """This rater's ratings in a comparison, by generation id."""
-    _, meta = _outputs(comparison_id)
+    _grid, meta = _outputs(comparison_id)
     return {r["generation_id"]: r for r in store.ratings_for(meta, rater=(rater or "").strip())}
 
 
 def my_votes(comparison_id: int, rater: str) -> dict[frozenset, dict[str, Any]]:
     """This rater's votes in a comparison, by the pair of generation ids."""
-    _, meta = _outputs(comparison_id)
+    _grid, meta = _outputs(comparison_id)
     return {frozenset((v["generation_a"], v["generation_b"])): v for v in store.votes_for(meta)
             if v["rater"] == (rater or "").strip()}
 
 
+def arena_prompts(comparison_id: int) -> list[dict[str, Any]]:
+    """The grid's prompts that have at least two answers to vote between."""
+    return [p for p in comparisons.grid(comparison_id)["prompts"] if len(comparisons.answered(p)) >= 2]
+
+
+def arena_at(comparison_id: int, index: int, prompts: list[dict[str, Any]]) -> tuple[dict[str, Any], str, str]:
+    """The ``index``-th duel (prompt row, system A, system B): the prompts in turn, a new pair each round."""
+    p = prompts[index % len(prompts)]
+    a, b = comparisons.arena_pair(comparison_id, p["prompt_id"], comparisons.answered(p), index // len(prompts))
+    return p, a, b
+
+
+def next_duel(comparison_id: int, rater: str, after: int, prompts: list[dict[str, Any]] | None = None) -> int:
+    """The next duel after ``after`` this rater has not voted on (``after + 1`` when all are voted)."""
+    prompts = arena_prompts(comparison_id) if prompts is None else prompts
+    voted = set(my_votes(comparison_id, rater)) if prompts and (rater or "").strip() else set()
+    rounds = max([len(comparisons.answered(p)) * (len(comparisons.answered(p)) - 1) // 2 for p in prompts] or [0])
+    for index in range(after + 1, after + 1 + len(prompts) * rounds):
+        p, a, b = arena_at(comparison_id, index, prompts)
+        if frozenset((p["outputs"][a]["generation_id"], p["outputs"][b]["generation_id"])) not in voted:
+            return index
+    return after + 1
+
+
 def progress(comparison_id: int, rater: str | None = None) -> dict[str, int]:
     """Outputs rated (by anyone, or by ``rater``) out of the outputs generated."""
-    _, meta = _outputs(comparison_id)
+    _grid, meta = _outputs(comparison_id)
     found = store.ratings_for(meta, rater=rater.strip() if rater else None)
     rated = {r["generation_id"] for r in found}
     return {"rated": len(rated), "total": len(meta), "ratings": len(found),
@@ -177,7 +208,7 @@ def bradley_terry(outcomes: list[tuple[int, int, float]], k: int, *, prior: floa
     every pair so strengths stay finite. Normalised to a geometric mean of 1.
     """
     wins = [0.0] * k
-    n = [[0.0] * k for _ in range(k)]
+    n = [[0.0] * k for _unused in range(k)]
     for i, j, s in outcomes:
         wins[i] += s
         wins[j] += 1 - s
@@ -189,7 +220,7 @@ def bradley_terry(outcomes: list[tuple[int, int, float]], k: int, *, prior: floa
                 n[i][j] += prior
         wins[i] += prior * (k - 1) / 2
     p = [1.0] * k
-    for _ in range(iterations):
+    for _unused in range(iterations):
         new = []
         for i in range(k):
             denom = sum(n[i][j] / (p[i] + p[j]) for j in range(k) if j != i)
@@ -224,12 +255,12 @@ def ranking(votes: list[tuple[str, str, str]], systems: list[str], *, bootstrap:
     outcomes = [(index[a], index[b], score_of[w]) for a, b, w in votes if a in index and b in index and a != b]
     k = len(systems)
     point = elo_scale(bradley_terry(outcomes, k))
-    samples: list[list[float]] = [[] for _ in range(k)]
-    ranks: list[list[int]] = [[] for _ in range(k)]
+    samples: list[list[float]] = [[] for _unused in range(k)]
+    ranks: list[list[int]] = [[] for _unused in range(k)]
     rng = random.Random(seed)
     if outcomes and bootstrap:
-        for _ in range(bootstrap):
-            draw = [outcomes[rng.randrange(len(outcomes))] for _ in outcomes]
+        for _unused in range(bootstrap):
+            draw = [outcomes[rng.randrange(len(outcomes))] for _unused in outcomes]
             r = elo_scale(bradley_terry(draw, k, iterations=200, tol=1e-6))
             order = sorted(range(k), key=lambda i: -r[i])
             for place, i in enumerate(order, start=1):
@@ -314,29 +345,34 @@ def seed_table(cells: list[dict[str, Any]], systems: list[dict[str, Any]], *, di
     for cat in categories:
         n = max((by[(cat, s["id"])]["n"] for s in systems if (cat, s["id"]) in by), default=0)
         values = [by.get((cat, s["id"]), {}).get("mean") for s in systems]
-        rows.append({"category": cat or "(none)", "n": n,
+        rows.append({"category": cat or "(none)", "n": n, "own": not cat,
                      "values": [round(v, digits) if v is not None else None for v in values]})
     if overall:
         ov = {o["system"]: o for o in overall}
-        rows.append({"category": "overall", "n": max((o["n"] for o in overall), default=0),
+        rows.append({"category": "overall", "own": True, "n": max((o["n"] for o in overall), default=0),
                      "values": [round(ov[s["id"]]["mean"], digits) if ov.get(s["id"], {}).get("mean") is not None
                                 else None for s in systems]})
     return {"columns": columns, "rows": rows}
 
 
-def to_markdown(table: dict[str, Any], *, corner: str = "category") -> str:
-    """The table as Markdown; the best value of each row in bold."""
+def _row_name(row: dict[str, Any]) -> str:
+    """A row's category as shown: the table's own rows (overall, none) in the current language."""
+    return _(ROW_NAMES[row["category"]]) if row.get("own") and row["category"] in ROW_NAMES else row["category"]
+
+
+def to_markdown(table: dict[str, Any], *, corner: str | None = None) -> str:
+    """The table as Markdown for people (headers in the current language); the best value of each row in bold."""
     def cell(text: Any) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
 
-    head = [corner, "n"] + table["columns"]
-    lines = ["| " + " | ".join(cell(h) for h in head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+    head = [corner or _("category"), "n"] + table["columns"]
+    lines = ["| " + " | ".join(cell(h) for h in head) + " |", "| " + " | ".join("---" for _unused in head) + " |"]
     for r in table["rows"]:
         present = [v for v in r["values"] if v is not None]
         best = max(present) if present else None
         vals = ["--" if v is None else (f"**{v}**" if v == best and len(present) > 1 else str(v))
                 for v in r["values"]]
-        lines.append("| " + " | ".join([cell(r["category"]), str(r["n"])] + vals) + " |")
+        lines.append("| " + " | ".join([cell(_row_name(r)), str(r["n"])] + vals) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -347,12 +383,13 @@ def safe_cell(value: Any) -> Any:
     return neutralise(value)
 
 
-def to_csv(table: dict[str, Any], *, corner: str = "category") -> str:
+def to_csv(table: dict[str, Any], *, corner: str | None = None) -> str:
+    """The table as CSV for a spreadsheet a person reads: headers and own rows in the current language."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow([safe_cell(h) for h in [corner, "n"] + table["columns"]])
+    w.writerow([safe_cell(h) for h in [corner or _("category"), "n"] + table["columns"]])
     for r in table["rows"]:
-        w.writerow([safe_cell(r["category"]), r["n"]] + ["" if v is None else v for v in r["values"]])
+        w.writerow([safe_cell(_row_name(r)), r["n"]] + ["" if v is None else v for v in r["values"]])
     return buf.getvalue()
 
 

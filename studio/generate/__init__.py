@@ -7,11 +7,46 @@ a batch started from a page runs as a job of the server (:mod:`studio.service.ba
 """
 from __future__ import annotations
 
+from studio.core.i18n import N_, _
 from studio.generate.prompting import BUILTIN, DEFAULT_FOR, STRATEGIES
-from studio.generate.runner import Options, run
+from studio.generate.runner import LIMITS, Options, option_problems, run
 
 __all__ = ["Options", "run", "STRATEGIES", "templates", "template", "save_template", "preview", "batches",
-           "batch", "batches_table", "batches_chart", "BATCH_COLUMNS", "request_stop", "requests", "failures", "DEFAULT_FOR"]
+           "batch", "batches_table", "batches_chart", "BATCH_COLUMNS", "request_stop", "requests", "failures",
+           "DEFAULT_FOR", "LIMITS", "option_problems", "strategy_label", "state_label", "step_label",
+           "status_label"]
+
+# the strategies, steps and batch states as people read them (the stored values stay English)
+STRATEGY_LABELS = {"qa": N_("Q&A from passages"), "exam": N_("Exam questions"),
+                   "self-instruct": N_("Self-instruct"), "cloze": N_("Cloze (offline)")}
+STEP_LABELS = {"questions": N_("questions"), "answers": N_("answers"), "exam": N_("exam questions"),
+               "pairs": N_("instruction pairs")}
+_MORE_STATES = {"pending": N_("not started"), "stopped": N_("stopped")}  # batch states labels.py lacks
+REQUEST_STATUS = {"ok": N_("answered"), "failed": N_("failed"), "unparsed": N_("unreadable reply"),
+                  "empty": N_("nothing to ask")}
+
+
+def strategy_label(strategy: str) -> str:
+    return _(STRATEGY_LABELS[strategy]) if strategy in STRATEGY_LABELS else str(strategy)
+
+
+def step_label(step: str) -> str:
+    """A template step's name as people read it (a step named by the user stays as written)."""
+    return _(STEP_LABELS[step]) if step in STEP_LABELS else str(step)
+
+
+def state_label(state: str) -> str:
+    """A batch state in the reader's language."""
+    from studio.core.labels import LABELS, label
+
+    if state not in LABELS["state"] and state in _MORE_STATES:
+        return _(_MORE_STATES[state])
+    return label("state", state)
+
+
+def status_label(status: str) -> str:
+    """A request's or a passage's status (ok, failed, unparsed, empty) in the reader's language."""
+    return _(REQUEST_STATUS[status]) if status in REQUEST_STATUS else str(status)
 
 
 def templates(strategy: str | None = None) -> list[dict]:
@@ -30,7 +65,7 @@ def template(name: str) -> dict:
     store.ensure_templates(BUILTIN)
     found = store.template(name)
     if found is None:
-        raise NotFound(f"no generation template named {name!r}")
+        raise NotFound(_("no generation template named {name}").format(name=repr(name)))
     return found
 
 
@@ -43,7 +78,7 @@ def save_template(name: str, body: dict, version: int | None = None) -> int:
 
     name = (name or "").strip()
     if not name:
-        raise InputError("a template needs a name")
+        raise InputError(_("a template needs a name"))
     body = validate(body)
     with db.transaction() as cur:
         return store.save_template(name, body, version=version, cur=cur)
@@ -87,15 +122,19 @@ def batches(limit: int = 50) -> list[dict]:
 
 
 # the batches table's columns, in order, with the names people read on the Generate page
-BATCH_COLUMNS = {"id": "Batch", "corpus": "Corpus", "into_dataset": "Into dataset", "strategy": "Strategy",
-                 "model": "Model", "display_state": "State", "passages_done": "Passages done",
-                 "passages_total": "Passages in all", "passages_failed": "Passages failed", "samples": "Samples",
-                 "requests": "Requests", "tokens": "Tokens", "cost": "Estimated cost", "updated_at": "Updated"}
+BATCH_COLUMNS = {"id": N_("Batch"), "corpus": N_("Corpus"), "into_dataset": N_("Into dataset"),
+                 "strategy": N_("Strategy"), "model": N_("Model"), "display_state": N_("State"),
+                 "passages_done": N_("Passages done"), "passages_total": N_("Passages in all"),
+                 "passages_failed": N_("Passages failed"), "samples": N_("Samples"), "requests": N_("Requests"),
+                 "tokens": N_("Tokens"), "cost": N_("Estimated cost"), "updated_at": N_("Updated")}
 
 
 def batches_table(rows: list[dict]) -> list[dict]:
-    """The batches as table rows keyed by their readable column names (:data:`BATCH_COLUMNS`)."""
-    return [{label: b.get(k) for k, label in BATCH_COLUMNS.items()} for b in rows]
+    """The batches as table rows keyed by their readable column names (:data:`BATCH_COLUMNS`, translated),
+    strategies and states in words."""
+    shown = {"strategy": strategy_label, "display_state": state_label}
+    return [{_(label): shown[k](b.get(k)) if k in shown else b.get(k) for k, label in BATCH_COLUMNS.items()}
+            for b in rows]
 
 
 def batches_chart(rows: list[dict]):
@@ -104,12 +143,12 @@ def batches_chart(rows: list[dict]):
     from plotly.subplots import make_subplots
 
     rows = sorted(rows, key=lambda b: b["id"])
-    names = [f"#{b['id']} {b['into_dataset']} ({b['strategy']})" for b in rows]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Tokens (prompt + completion)", "Estimated cost"))
-    fig.add_trace(go.Bar(x=names, y=[int(b["tokens"] or 0) for b in rows], name="tokens",
-                         hovertemplate="%{x}<br>%{y:,} tokens<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Bar(x=names, y=[float(b["cost"] or 0) for b in rows], name="estimated cost",
-                         hovertemplate="%{x}<br>cost %{y:.4f}<extra></extra>"), row=1, col=2)
+    names = [f"#{b['id']} {b['into_dataset']} ({strategy_label(b['strategy'])})" for b in rows]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(_("Tokens (prompt + completion)"), _("Estimated cost")))
+    fig.add_trace(go.Bar(x=names, y=[int(b["tokens"] or 0) for b in rows], name=_("Tokens"),
+                         hovertemplate="%{x}<br>%{y:,} " + _("tokens") + "<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=[float(b["cost"] or 0) for b in rows], name=_("Estimated cost"),
+                         hovertemplate="%{x}<br>" + _("cost") + " %{y:.4f}<extra></extra>"), row=1, col=2)
     fig.update_layout(showlegend=False, height=320, margin={"t": 40, "b": 10, "l": 10, "r": 10})
     fig.update_xaxes(type="category")
     fig.update_yaxes(rangemode="tozero")
@@ -122,7 +161,7 @@ def batch(batch_id: int) -> dict:
 
     found = store.batch(int(batch_id))
     if found is None:
-        raise NotFound(f"no generation batch {batch_id}")
+        raise NotFound(_("no generation batch {id}").format(id=batch_id))
     found["display_state"] = _display_state(found)
     return found
 

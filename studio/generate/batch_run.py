@@ -3,12 +3,14 @@ budget, stop flag and failing-endpoint pause of :mod:`studio.generate.runner` (w
 it promises)."""
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Iterator
 
 from studio.core.errors import WorkFailed
+from studio.core.i18n import _
 from studio.generate.caller import Outcome
 from studio.generate.strategies import Context, work
 
@@ -36,9 +38,10 @@ class BatchRun:
         tokens = self.spent["tokens"] + self.counts["tokens"]
         cost = self.spent["cost"] + self.counts["cost"]
         if opts.budget is not None and cost >= opts.budget:
-            return f"budget reached: estimated cost {cost:.4f} >= {opts.budget}"
+            return _("budget reached: estimated cost {cost} >= {budget}").format(cost=f"{cost:.4f}",
+                                                                                 budget=opts.budget)
         if opts.budget_tokens is not None and tokens >= opts.budget_tokens:
-            return f"token budget reached: {tokens} >= {opts.budget_tokens}"
+            return _("token budget reached: {tokens} >= {budget}").format(tokens=tokens, budget=opts.budget_tokens)
         return None
 
     def commit(self, outcome: Outcome) -> None:
@@ -97,7 +100,8 @@ class BatchRun:
         last = self.failing[-1]
         reason = next((r.error for r in reversed(last.requests) if r.status == "failed" and r.error), last.error)
         self.state = "paused"
-        self.error = f"paused after {len(self.failing)} failed passages in a row: {reason}"
+        self.error = _("paused after {n} failed passages in a row: {reason}").format(n=len(self.failing),
+                                                                                      reason=reason)
         if self.ctx.caller is not None:
             self.ctx.caller.halt()
 
@@ -150,7 +154,7 @@ class BatchRun:
                 if not inflight:
                     break
                 try:
-                    done, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
+                    done, _unused = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
                     for f in done:
                         inflight.pop(f)
                         self.commit(f.result())
@@ -178,7 +182,8 @@ class BatchRun:
             p = next(pending, None)
             if p is None:
                 break
-            inflight[pool.submit(work, p, self.ctx)] = p["id"]
+            # in the batch's context: the worker writes its messages in the language of whoever started it
+            inflight[pool.submit(contextvars.copy_context().run, work, p, self.ctx)] = p["id"]
 
     def finish(self, source_id: int, into: str) -> dict:
         """Settle the batch's state, refresh review flags and return this run's summary.
@@ -200,7 +205,7 @@ class BatchRun:
         else:
             state = "stopped"
             if self.stop_requested:
-                error = "stopped on request"
+                error = _("stopped on request")
         store.update_batch(self.batch_id, state=state, error=error, stop_requested=False)
         if self.ctx.strategy != "exam":
             from studio.data.review import refresh_flags
@@ -212,8 +217,10 @@ class BatchRun:
         if error:
             summary["error"] = error
         if state in ("failed", "paused"):
-            err = WorkFailed(f"generation batch {self.batch_id} failed: {error}" if state == "failed" else
-                             f"generation batch {self.batch_id} {error} (run it again to resume)")
+            err = WorkFailed(_("generation batch {batch} failed: {error}").format(batch=self.batch_id, error=error)
+                             if state == "failed" else
+                             _("generation batch {batch} {error} (run it again to resume)").format(
+                                 batch=self.batch_id, error=error))
             err.summary = summary
             raise err
         if counts["passages"] and counts["failed"] == counts["passages"]:

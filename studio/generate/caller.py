@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from studio.core.i18n import N_, _
+
 if TYPE_CHECKING:
     from studio.generate.runner import Options
 
@@ -136,9 +138,10 @@ class Caller:
                 return len(out.requests) - 1, req.response
             if attempt < self.opts.retries:
                 delay = self.opts.backoff_s * (2 ** attempt) * (0.75 + random.random() / 2)
-                req.error += " (retried)"
+                req.error += _(" (retried)")
                 self._halt.wait(max(delay, wait_s or 0))  # a halt ends the wait at once
-        raise PassageFailed("failed", f"gave up after {self.opts.retries + 1} attempts: {out.requests[-1].error}")
+        raise PassageFailed("failed", _("gave up after {n} attempts: {error}").format(
+            n=self.opts.retries + 1, error=out.requests[-1].error))
 
     def describe(self, err) -> str:
         """``err`` as one line in the user's words, the key masked (see :func:`describe`)."""
@@ -158,10 +161,12 @@ class Caller:
 
 
 # what each refusal means, in the user's words; 5xx is "the endpoint failed"
-_WHAT = {400: "the endpoint rejected the request", 401: "the endpoint refused the key",
-         403: "the endpoint denied access to the model", 404: "the endpoint has no model {model!r} (or no such path)",
-         409: "the endpoint reported a conflict", 413: "the endpoint found the request too large",
-         422: "the endpoint could not process the request", 429: "the endpoint is rate-limiting the requests"}
+_WHAT = {400: N_("the endpoint rejected the request"), 401: N_("the endpoint refused the key"),
+         403: N_("the endpoint denied access to the model"),
+         404: N_("the endpoint has no model {model} (or no such path)"),
+         409: N_("the endpoint reported a conflict"), 413: N_("the endpoint found the request too large"),
+         422: N_("the endpoint could not process the request"),
+         429: N_("the endpoint is rate-limiting the requests")}
 _TOKEN = r"[\w\-*~+/=]+(?:\.[\w\-*~+/=]+)*"  # a token, dotted parts included, not a sentence's full stop
 _KEYLIKE = re.compile(rf"\b(?:sk|pk|rk)-(?=[\w\-*]{{6}}){_TOKEN}|(?i:bearer)\s+{_TOKEN}")
 _TAG = re.compile(r"<[^>]*>")
@@ -177,16 +182,20 @@ def describe(err, *, model: str = "", timeout: float | None = None, key: str | N
     import openai
 
     if isinstance(err, openai.APITimeoutError):
-        line = f"the endpoint did not answer within {timeout:g} s" if timeout else "the endpoint did not answer in time"
+        line = (_("the endpoint did not answer within {seconds} s").format(seconds=f"{timeout:g}") if timeout
+                else _("the endpoint did not answer in time"))
     elif isinstance(err, openai.APIConnectionError):
         cause = err.__cause__ or err.__context__
-        line = f"could not reach the endpoint: {_one_line(str(cause) if cause else '') or _one_line(err.message)}"
+        line = _("could not reach the endpoint: {reason}").format(
+            reason=_one_line(str(cause) if cause else "") or _one_line(err.message))
     elif isinstance(err, openai.APIStatusError):
         status = err.status_code
-        what = "the endpoint failed" if status >= 500 else _WHAT.get(status, "the endpoint refused the request")
-        line = f"{what.format(model=model)} ({status}): {_endpoint_message(err)}"
+        what = (N_("the endpoint failed") if status >= 500
+                else _WHAT.get(status, N_("the endpoint refused the request")))
+        line = _("{what} ({status}): {message}").format(what=_(what).format(model=repr(model)), status=status,
+                                                        message=_endpoint_message(err))
     else:
-        line = f"{type(err).__name__}: {_one_line(str(err))}"
+        line = _("the request failed: {reason}").format(reason=_one_line(str(err)) or type(err).__name__)
     return redact(line, key)
 
 
@@ -203,7 +212,7 @@ def _endpoint_message(err) -> str:
     text = _one_line(text)
     if not text:
         response = getattr(err, "response", None)
-        text = getattr(response, "reason_phrase", "") or "no message"
+        text = getattr(response, "reason_phrase", "") or _("no message")
     return text
 
 
@@ -215,8 +224,8 @@ def _one_line(text: str, limit: int = 300) -> str:
 def redact(text: str, key: str | None = None) -> str:
     """``text`` with ``key`` and anything that looks like an API key or bearer token masked."""
     if key and len(key) >= 8:
-        text = text.replace(key, "[key hidden]")
-    return _KEYLIKE.sub("[key hidden]", text)
+        text = text.replace(key, _("[key hidden]"))
+    return _KEYLIKE.sub(_("[key hidden]"), text)
 
 
 def _retry_after(err) -> float | None:

@@ -7,6 +7,7 @@ import json
 import re
 
 from studio.core import exam_rules as rules
+from studio.core.i18n import _
 
 
 def _text(value) -> str:
@@ -54,7 +55,7 @@ def exam_question(item) -> dict:
     rules' reason). Without a recognisable type, as the importer infers it: judge when it has no options
     or options 正确/错误, else single or multi by the number of answer labels."""
     if not isinstance(item, dict):
-        raise ValueError("not an object")
+        raise ValueError(_("the question is not a JSON object"))
     stated = str(item.get("type") or "").strip(rules.WS) or None
     qtype = rules.stated_type(stated)
     options = _options(item.get("options"))

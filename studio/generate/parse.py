@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 
+from studio.core.i18n import _
+
 
 class ParseError(ValueError):
     """The reply holds no JSON value we can read."""
@@ -53,7 +55,7 @@ def _repairs(candidate: str):
 def parse_json(text: str):
     """The first JSON object or array in ``text``; raise ParseError when there is none."""
     if text is None or not str(text).strip():
-        raise ParseError("empty reply")
+        raise ParseError(_("empty reply"))
     text = str(text).strip()
     candidates = [m.group(1).strip() for m in _FENCE.finditer(text)] + [text]
     for cand in candidates:
@@ -72,7 +74,7 @@ def parse_json(text: str):
                         return json.loads(fix)
                     except (json.JSONDecodeError, ValueError):
                         pass
-    raise ParseError("no JSON object or array could be read from the reply")
+    raise ParseError(_("no JSON object or array could be read from the reply"))
 
 
 def items(value, *keys: str) -> list:
@@ -88,4 +90,4 @@ def items(value, *keys: str) -> list:
             return lists[0]
         if any(k in value for k in ("question", "instruction", "q")):
             return [value]
-    raise ParseError(f"the reply has no list of {' / '.join(keys)}")
+    raise ParseError(_("the reply has no list of {keys}").format(keys=" / ".join(keys)))

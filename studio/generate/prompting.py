@@ -113,28 +113,32 @@ def values_for(passage: dict, body: dict, *, questions: list[str] | None = None,
 def validate(body: dict) -> dict:
     """Check a template body; return it normalised. Raises InputError naming what is wrong."""
     from studio.core.errors import InputError
+    from studio.core.i18n import _
 
     if not isinstance(body, dict):
-        raise InputError("a template is a JSON object")
+        raise InputError(_("a template is a JSON object"))
     strategy = body.get("strategy")
     if strategy not in DEFAULT_FOR:
-        raise InputError(f"template strategy must be one of {', '.join(DEFAULT_FOR)}, not {strategy!r}")
+        raise InputError(_("template strategy must be one of {choices}, not {strategy}").format(
+            choices=", ".join(DEFAULT_FOR), strategy=repr(strategy)))
     steps = body.get("steps")
     want = 2 if strategy == "qa" else 1
     if not isinstance(steps, list) or len(steps) != want or not all(
             isinstance(s, dict) and str(s.get("prompt", "")).strip() for s in steps):
-        raise InputError(f"a {strategy} template needs {want} step(s), each with a prompt")
+        raise InputError(_("a {strategy} template needs {n} step(s), each with a prompt").format(
+            strategy=strategy, n=want))
     if "{passage}" not in "".join(s["prompt"] for s in steps):
-        raise InputError("the prompts must contain {passage}")
+        raise InputError(_("the prompts must contain `{placeholder}`").format(placeholder="{passage}"))
     if strategy == "qa" and "{questions}" not in steps[1]["prompt"]:
-        raise InputError("the answers step of a qa template must contain {questions}")
+        raise InputError(_("the answers step of a qa template must contain `{placeholder}`").format(
+            placeholder="{questions}"))
     if strategy == "self-instruct" and "{examples}" not in steps[0]["prompt"]:
-        raise InputError("a self-instruct template must contain {examples}")
+        raise InputError(_("a self-instruct template must contain `{placeholder}`").format(placeholder="{examples}"))
     try:
         n = int(body.get("n", 3))
         temperature = float(body.get("temperature", 0.7))
     except (TypeError, ValueError):
-        raise InputError("n must be a whole number and temperature a number") from None
+        raise InputError(_("questions per passage (n) must be a whole number and temperature a number")) from None
     if not 1 <= n <= 20 or not 0 <= temperature <= 2:
-        raise InputError("n must be 1-20 and temperature 0-2")
+        raise InputError(_("questions per passage (n) must be 1-20 and temperature 0-2"))
     return {**body, "n": n, "temperature": temperature}

@@ -28,12 +28,14 @@ How it keeps its promises:
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 from dataclasses import dataclass
 from typing import Callable
 
 from studio.core.errors import InputError
+from studio.core.i18n import N_, _
 from studio.generate import prompting as tpl
 from studio.generate.batch_run import BatchRun
 from studio.generate.caller import Caller, RateLimiter
@@ -64,6 +66,52 @@ class Options:
     def logged(self) -> dict:
         """What is stored with the batch (never a key)."""
         return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+# every number a batch takes and the range it must lie in, checked here so that the page (its Start button),
+# the CLI and a job of the server refuse the same values: (option, label, lowest, highest, whole number,
+# may be left empty)
+LIMITS = (
+    ("concurrency", N_("Concurrency"), 1, 64, True, False),
+    ("rpm", N_("Requests / minute"), 0, 100_000, False, False),
+    ("budget", N_("Budget (estimated cost)"), 0, 1e9, False, True),
+    ("budget_tokens", N_("Token budget"), 1, 10**12, True, True),
+    ("price_in", N_("Price per 1M prompt tokens"), 0, 10_000, False, False),
+    ("price_out", N_("Price per 1M completion tokens"), 0, 10_000, False, False),
+    ("timeout", N_("Timeout (seconds per request)"), 1, 3600, False, False),
+    ("retries", N_("Retries"), 0, 20, True, False),
+    ("client_retries", N_("Client retries"), 0, 5, True, False),
+    ("backoff_s", N_("First retry wait (seconds)"), 0, 600, False, False),
+    ("limit", N_("Passages this run"), 1, 10**9, True, True),
+    ("n", N_("Questions / pairs per passage"), 1, 20, True, True),
+    ("temperature", N_("Temperature"), 0, 2, False, True),
+    ("per_passage", N_("Cloze pairs per passage"), 1, 20, True, False),
+    ("examples", N_("Few-shot examples per passage"), 1, 20, True, False),
+    ("pause_after", N_("Failed passages in a row that pause the batch"), 0, 1000, True, True),
+)
+
+
+def _number(x) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def option_problems(opts: Options) -> list[str]:
+    """Why ``opts`` cannot start a batch, one sentence per number out of its range (empty when all are fine).
+
+    ``Options(concurrency=-3)`` -> ``["Concurrency must be a whole number from 1 to 64, not -3."]``
+    """
+    out = []
+    for name, label, low, high, whole, optional in LIMITS:
+        value = getattr(opts, name)
+        if value is None and optional:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if number and low <= value <= high and (not whole or float(value).is_integer()):
+            continue
+        text = (_("{field} must be a whole number from {low} to {high}, not {value}.") if whole else
+                _("{field} must be a number from {low} to {high}, not {value}."))
+        out.append(text.format(field=_(label), low=_number(low), high=_number(high), value=value))
+    return out
 
 
 def run(corpus: str, into: str, strategy: str = "cloze", *, template: str | None = None,
@@ -101,7 +149,8 @@ def run(corpus: str, into: str, strategy: str = "cloze", *, template: str | None
         else:
             batch.run_concurrently(todo)
     except BaseException as err:
-        store.update_batch(batch_id, state="stopped", error=f"interrupted: {type(err).__name__}")
+        store.update_batch(batch_id, state="stopped", error=_("interrupted ({reason})").format(
+            reason=_("Ctrl-C") if isinstance(err, KeyboardInterrupt) else type(err).__name__))
         raise
     return batch.finish(source_id, into)
 
@@ -111,12 +160,15 @@ def _check(corpus: str, strategy: str, opts: Options) -> int:
     from store import datasets
 
     if strategy not in tpl.STRATEGIES:
-        raise InputError(f"unknown strategy {strategy!r}; choose one of {', '.join(tpl.STRATEGIES)}")
-    if opts.concurrency < 1 or opts.concurrency > 64:
-        raise InputError("concurrency must be between 1 and 64")
+        raise InputError(_("unknown strategy {strategy}; choose one of {choices}").format(
+            strategy=repr(strategy), choices=", ".join(tpl.STRATEGIES)))
+    problems = option_problems(opts)
+    if problems:
+        raise InputError(problems[0])
     source = datasets.get(corpus)
     if source["kind"] != "corpus":
-        raise InputError(f"dataset {corpus!r} is a {source['kind']} dataset, not a corpus")
+        raise InputError(_("dataset {name} holds {kind} records, not a corpus: choose a corpus to generate "
+                           "from").format(name=repr(corpus), kind=source["kind"]))
     return source["id"]
 
 
@@ -130,9 +182,9 @@ def _pause_after(opts: Options) -> int:
         try:
             value = int(settings.get("generate_pause_after"))
         except ValueError:
-            raise InputError("STUDIO_GENERATE_PAUSE_AFTER must be a whole number (0 = never pause)") from None
+            raise InputError(_("STUDIO_GENERATE_PAUSE_AFTER must be a whole number (0 = never pause)")) from None
     if value < 0:
-        raise InputError("the number of failed passages that pause a batch cannot be negative")
+        raise InputError(_("the number of failed passages that pause a batch cannot be negative"))
     return value
 
 
@@ -158,10 +210,12 @@ def _setup(strategy: str, template: str | None, template_body: dict | None, mode
     found = store.template(name)
     if found is None:
         names = [t["name"] for t in store.templates()]
-        raise InputError(f"no generation template {name!r} (templates: {', '.join(names)})")
+        raise InputError(_("no generation template {name} (templates: {names})").format(
+            name=repr(name), names=", ".join(names)))
     body = tpl.validate(template_body if template_body is not None else found["body"])
     if body["strategy"] != strategy:
-        raise InputError(f"template {name!r} is for strategy {body['strategy']}, not {strategy}")
+        raise InputError(_("template {name} is for strategy {used}, not {strategy}").format(
+            name=repr(name), used=body["strategy"], strategy=strategy))
     if opts.n:
         body["n"] = opts.n
     if opts.temperature is not None:
@@ -171,7 +225,7 @@ def _setup(strategy: str, template: str | None, template_body: dict | None, mode
 
     model = model or settings.get("model")
     if not model:
-        raise InputError("no model: name the model to call (Model on the page, --model, or STUDIO_MODEL)")
+        raise InputError(_("no model: name the model to call (Model on the page, --model, or STUDIO_MODEL)"))
     client = get_client(base_url, key=key, timeout=opts.timeout, max_retries=opts.client_retries)
     caller = Caller(client, model, opts, RateLimiter(opts.rpm))
     return _Setup(name, body, found["id"], caller, model, str(client.base_url))
@@ -192,9 +246,9 @@ def _open_batch(source_id: int, into: str, strategy: str, setup: _Setup, opts: O
             seed = datasets.get(seed_dataset, cur=cur)["id"] if seed_dataset else into_id
             examples = store.accepted_examples(seed, cur=cur)
             if not examples:
-                raise InputError(f"self-instruct needs accepted samples as examples in {seed_dataset or into!r}; "
-                                 "accept some on the Review page first, or take the examples from another "
-                                 "dataset (--seed-dataset)")
+                raise InputError(_("self-instruct needs accepted samples as examples in {name}; accept some on "
+                                   "the Review page first, or take the examples from another dataset "
+                                   "(--seed-dataset)").format(name=repr(seed_dataset or into)))
         if opts.retry_failed:
             store.forget_failures(source_id, into_id, strategy, cur=cur)
         found = store.open_batch(source_id, into_id, strategy, cur=cur)

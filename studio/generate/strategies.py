@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from studio.core.i18n import _
 from studio.generate import cloze as cloze_mod
 from studio.generate import prompting as tpl
 from studio.generate.caller import Caller, Fatal, Halted, Outcome, PassageFailed
@@ -61,7 +62,8 @@ def _parsed(out: Outcome, index: int, text: str, *keys: str) -> list:
     except ParseError as err:
         out.requests[index].status = "unparsed"
         out.requests[index].error = str(err)
-        raise PassageFailed("unparsed", f"{out.requests[index].step}: {err}") from None
+        reason = _("{step}: {reason}").format(step=out.requests[index].step, reason=err)
+        raise PassageFailed("unparsed", reason) from None
 
 
 def _text(value) -> str:
@@ -81,8 +83,8 @@ def _qa(p: dict, ctx: Context, out: Outcome) -> None:
             questions.append(q)
     questions = questions[:max(1, body["n"]) * 2]
     if not questions:
-        out.requests[i].status, out.requests[i].error = "unparsed", "no questions in the reply"
-        raise PassageFailed("unparsed", "questions: no questions in the reply")
+        out.requests[i].status, out.requests[i].error = "unparsed", _("no questions in the reply")
+        raise PassageFailed("unparsed", _("questions: no questions in the reply"))
     values = tpl.values_for(p, body, questions=questions)
     j, text = ctx.caller.ask(out, body["steps"][1].get("name", "answers"), tpl.messages(body, 1, values),
                              body["temperature"])
@@ -96,8 +98,8 @@ def _qa(p: dict, ctx: Context, out: Outcome) -> None:
         if q and ans:
             out.samples.append({"instruction": q, "output": ans, "request": j, "origin": "generated"})
     if not out.samples:
-        out.requests[j].status, out.requests[j].error = "unparsed", "no answers in the reply"
-        raise PassageFailed("unparsed", "answers: no question-answer pairs in the reply")
+        out.requests[j].status, out.requests[j].error = "unparsed", _("no answers in the reply")
+        raise PassageFailed("unparsed", _("answers: no question-answer pairs in the reply"))
 
 
 def _self_instruct(p: dict, ctx: Context, out: Outcome) -> None:
@@ -116,8 +118,8 @@ def _self_instruct(p: dict, ctx: Context, out: Outcome) -> None:
             out.samples.append({"instruction": ins, "input": _text(pair.get("input")), "output": outp,
                                 "request": i, "origin": "generated"})
     if not out.samples:
-        out.requests[i].status, out.requests[i].error = "unparsed", "no instruction-output pairs"
-        raise PassageFailed("unparsed", "no instruction-output pairs in the reply")
+        out.requests[i].status, out.requests[i].error = "unparsed", _("no instruction-output pairs")
+        raise PassageFailed("unparsed", _("no instruction-output pairs in the reply"))
 
 
 def _exam(p: dict, ctx: Context, out: Outcome) -> None:
@@ -135,11 +137,12 @@ def _exam(p: dict, ctx: Context, out: Outcome) -> None:
         out.questions.append({**q, "request": i, "subject": p.get("document_title"),
                               "basis": p.get("heading"), "source_file": p.get("source_file")})
     if problems:
-        out.requests[i].error = f"{len(problems)} item(s) skipped: " + "; ".join(problems[:5])
+        out.requests[i].error = _("{n} item(s) skipped: {reasons}").format(n=len(problems),
+                                                                           reasons="; ".join(problems[:5]))
     if not out.questions:
         out.requests[i].status = "unparsed"
-        raise PassageFailed("unparsed", "no valid exam question in the reply" +
-                            (f" ({problems[0]})" if problems else ""))
+        raise PassageFailed("unparsed", _("no valid exam question in the reply ({reason})").format(
+            reason=problems[0]) if problems else _("no valid exam question in the reply"))
 
 
 def _cloze(p: dict, ctx: Context, out: Outcome) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,14 @@ from studio.core.i18n import N_, _
 ROLES = ("admin", "engineer", "reviewer", "rater")
 ROLE_LABELS = {"admin": N_("admin"), "engineer": N_("engineer"), "reviewer": N_("reviewer"), "rater": N_("rater")}
 COOKIE = "studio_session"
+RESERVED = ("page", "cli", "supervisor", "legacy")  # who= of work no account started
 FREE_FAILURES = 5
 WINDOW_S = 15 * 60
 MAX_WAIT_S = 300
 
 _ENGINEER_PAGES = {"home", "jobs", "import_exam", "questions", "import_corpus", "convert", "generate", "review",
-                   "datasets", "snapshots", "export", "train", "runs", "compare", "results", "tasks"}
+                   "datasets", "snapshots", "export", "train", "runs", "compare", "results", "tasks",
+                   "playground", "reports"}
 PAGES: dict[str, set[str]] = {
     "admin": _ENGINEER_PAGES | {"users"},
     "engineer": _ENGINEER_PAGES,
@@ -52,6 +55,15 @@ COMMANDS: dict[str, set[str]] = {
     "reviewer": {"status", "tasks"},
     "rater": {"status", "tasks"},
 }
+
+
+acting: ContextVar[dict[str, Any] | None] = ContextVar("studio_account", default=None)  # in the server
+
+
+def account_named(name: str | None) -> dict[str, Any] | None:
+    """{"name", "role"} of an account, or None (a job started by "page" or "cli" without accounts)."""
+    row = store.get(name) if name and enabled() else None
+    return {"name": row["name"], "role": row["role"]} if row else None
 
 
 class NotAllowed(InputError):
@@ -80,6 +92,8 @@ def _hasher():
 def _check_name_role(name: str, role: str) -> None:
     if not name or not name.strip() or len(name) > 64 or any(c in name for c in ":/\\\n\t"):
         raise InputError(_("an account name is 1 to 64 characters, without : / \\ or line breaks"))
+    if name.lower() in RESERVED:
+        raise InputError(_("{name} is a word the studio keeps for itself: choose another name").format(name=name))
     if role not in ROLES:
         raise InputError(_("unknown role {role}; choose one of {roles}").format(role=role, roles=", ".join(ROLES)))
 
@@ -263,17 +277,20 @@ def check_command(user: dict[str, Any] | None, argv: list[str]) -> None:
     """Refuse a CLI command (or its API call) the account's role may not run."""
     if user is None or not argv:
         return
-    command = argv[0]
-    if command == "jobs" and len(argv) > 1 and argv[1] in ("cancel", "retry") and user["role"] not in ("admin",
-                                                                                                    "engineer"):
+    command, action = argv[0], (argv[1] if len(argv) > 1 else "")
+    managing = (command == "jobs" and action in ("cancel", "retry")) or \
+        (command == "tasks" and action in ("create", "reassign"))
+    if managing and user["role"] not in ("admin", "engineer"):
         raise NotAllowed(_("not allowed for role {role}").format(role=user["role"]))
     if command not in COMMANDS.get(user["role"], set()) and command not in ("-h", "--help"):
         raise NotAllowed(_("not allowed for role {role}").format(role=user["role"]))
 
 
 def cli_user(argv: list[str]) -> dict[str, Any] | None:
-    """Who runs this CLI command: None without accounts (or when it creates the first one); else the account
-    given by ``STUDIO_TOKEN``, or ``STUDIO_USER`` / ``STUDIO_PASSWORD``."""
+    """Who runs this CLI command: inside the server, the account the API identified (``acting``); None
+    without accounts; else the account given by ``STUDIO_TOKEN``, or ``STUDIO_USER`` / ``STUDIO_PASSWORD``."""
+    if acting.get() is not None:
+        return acting.get()
     if not enabled():
         return None
     token = os.environ.get("STUDIO_TOKEN")

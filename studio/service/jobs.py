@@ -193,6 +193,9 @@ def execute(job: dict[str, Any]) -> None:
     k = KINDS[job["kind"]]
     ctx = running[job["id"]] = Context(job["id"], _secrets.get(job["id"]))
     i18n.set_lang(job.get("lang"))  # this worker thread writes the job's messages in its starter's language
+    from studio.service import accounts
+
+    accounts.acting.set(accounts.account_named(job.get("who")))  # a CLI command acts as who sent it
     devices.assigned.set(job.get("device"))
     try:
         result = k.run(job["args"], ctx) or {}

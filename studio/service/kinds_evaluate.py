@@ -14,89 +14,122 @@ cancel; what was committed stays.
 - ``judge`` (io slot): GPT-as-judge over a comparison's outputs. Resumable: each request is stored with
   its scores in one transaction; a rerun asks only outputs without a parsed score, and a resumed job
   also skips outputs it already asked since its first start (an unparsed verdict is not asked twice by
-  one job). The API key comes from the page in memory (``secrets``); after a restart of the server, from
-  its environment, as the CLI's.
+  one job). ``prompts`` (re-judging from the Results page) judges those prompts' outputs again. The API
+  key comes from the page in memory (``secrets``); after a restart of the server, from its environment,
+  as the CLI's.
+- API systems (``api:LABEL``) in a comparison or an exam evaluation are asked by the ``compare`` and
+  ``eval`` jobs; their keys travel the same way: the page hands the keys it read from Streamlit secrets
+  (by the name of each system's key variable) to the job in memory, the environment wins.
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from studio.core.errors import InputError, NotFound
+from studio.core.i18n import N_, _
 from studio.service import jobs
 from studio.service.jobs import Context, kind
 
 ACTIVE = ("queued", "running")
 
 
-def _reporter(ctx: Context, unit: str) -> Callable[[int, int, str], None]:
-    """A progress callback ``(done, total, label)`` that records ``done / total unit · label`` on the job."""
+def _reporter(ctx: Context, count: str) -> Callable[[int, int, str], None]:
+    """A progress callback ``(done, total, label)`` that records ``done / total unit · label`` on the job;
+    ``count`` is the marked message ``"{done} / {total} outputs"``."""
     def report(done: int, total: int, label: str) -> None:
-        ctx.progress(done, total, f"{done} / {total} {unit}" + (f" · {label}" if label else ""),
-                     force=done == 0 or done >= total)
+        text = _(count).format(done=done, total=total)
+        ctx.progress(done, total, text + (f" · {label}" if label else ""), force=done == 0 or done >= total)
     return report
 
 
-@kind("compare", "Compare generation", resumable=True, slot="model")
+def done_message(job: dict[str, Any]) -> str:
+    """What a finished job of these kinds did, in the current language (a page shows it in its own)."""
+    r = job.get("result") or {}
+    try:
+        if job["kind"] == "compare" and r.get("failed"):
+            return _("Generated {generated} outputs ({cached} from the cache); {failed} requests failed: "
+                     "generate again to ask them again").format(**r)
+        if job["kind"] == "compare":
+            return _("Generated {generated} outputs ({cached} from the cache)").format(**r)
+        if job["kind"] == "eval":
+            return _("Accuracy {accuracy} on {n} questions").format(accuracy=f"{r['accuracy']:.1%}", n=r["n"])
+        if job["kind"] == "judge":
+            return _("{scored} scored, {unparsed} unparsed, {failed} failed requests").format(**r)
+    except (KeyError, TypeError, ValueError):   # an older row without these counts: its stored message
+        pass
+    return job.get("message") or ""
+
+
+@kind("compare", N_("Compare generation"), resumable=True, slot="model")
 def compare(args: dict[str, Any], ctx: Context) -> dict[str, Any]:
     from studio.evaluate import comparisons
 
-    r = comparisons.generate(int(args["comparison"]), progress=_reporter(ctx, "outputs"), stop=ctx.stop)
+    r = comparisons.generate(int(args["comparison"]), progress=_reporter(ctx, N_("{done} / {total} outputs")),
+                             stop=ctx.stop, keys=ctx.secrets)
     ctx.check()
-    return {**r, "comparison": int(args["comparison"]),
-            "message": f"Generated {r['generated']} outputs ({r['cached']} from the cache)"}
+    r = {**r, "comparison": int(args["comparison"])}
+    return {**r, "message": done_message({"kind": "compare", "result": r})}
 
 
-@kind("eval", "Exam evaluation", resumable=True, slot="model")
+@kind("eval", N_("Exam evaluation"), resumable=True, slot="model")
 def evaluate(args: dict[str, Any], ctx: Context) -> dict[str, Any]:
     from studio.evaluate import exam_accuracy
 
     r = exam_accuracy.evaluate(args["run"], args["dataset"], shuffles=int(args.get("shuffles") or 0),
                                seed=int(args.get("seed") or 0), limit=args.get("limit"),
-                               base_model=args.get("base_model"), progress=_reporter(ctx, "answers"),
-                               stop=ctx.stop)
+                               base_model=args.get("base_model"), keys=ctx.secrets,
+                               progress=_reporter(ctx, N_("{done} / {total} answers")), stop=ctx.stop)
     ctx.check()
-    return {**r, "message": f"Accuracy {r['accuracy']:.1%} on {r['n']} questions"}
+    return {**r, "message": done_message({"kind": "eval", "result": r})}
 
 
-@kind("judge", "GPT judge", resumable=True, slot="io")
+@kind("judge", N_("GPT judge"), resumable=True, slot="io")
 def judge(args: dict[str, Any], ctx: Context) -> dict[str, Any]:
     from studio.evaluate import judge as judging
 
     since = jobs.get(ctx.job_id)["started_at"]   # the first start: a resumed job asks nothing twice
     r = judging.judge_comparison(int(args["comparison"]), model=args["model"], base_url=args.get("base_url"),
                                  template_name=args.get("template") or judging.BUILTIN,
-                                 key=ctx.secrets.get("key"), progress=_reporter(ctx, "requests"),
-                                 stop=ctx.stop, since=since)
+                                 key=ctx.secrets.get("key"), progress=_reporter(ctx, N_("{done} / {total} requests")),
+                                 stop=ctx.stop, since=since, again=args.get("prompts"),
+                                 concurrency=int(args.get("concurrency") or 8))
     ctx.check()
-    return {**r, "comparison": int(args["comparison"]),
-            "message": f"{r['scored']} scored, {r['unparsed']} unparsed, {r['failed']} failed requests"}
+    r = {**r, "comparison": int(args["comparison"])}
+    return {**r, "message": done_message({"kind": "judge", "result": r})}
 
 
 # ---------------------------------------------------------------- what the pages call
 
 
-def start_compare(comparison_id: int) -> dict[str, Any]:
-    """Queue the generation of a comparison's missing outputs (or find the one queued or running)."""
-    return jobs.submit("compare", {"comparison": int(comparison_id)}, who="page")
+def start_compare(comparison_id: int, *, keys: dict[str, str] | None = None) -> dict[str, Any]:
+    """Queue the generation of a comparison's missing outputs (or find the one queued or running); ``keys``
+    (API systems' keys by variable name) travel to the job in memory only."""
+    return jobs.submit("compare", {"comparison": int(comparison_id)}, who="page", secrets=keys or None)
 
 
 def start_eval(run: str, dataset: str, *, shuffles: int = 0, limit: int | None = None,
-               base_model: str | None = None) -> dict[str, Any]:
-    """Queue an exam evaluation of ``run`` (a run id or ``base``) on an exam dataset."""
-    if not 0 <= int(shuffles) <= 20:
-        raise InputError("option shuffles must be between 0 and 20")
-    args = {"run": run, "dataset": dataset, "shuffles": int(shuffles), "limit": int(limit) if limit else None,
+               base_model: str | None = None, keys: dict[str, str] | None = None) -> dict[str, Any]:
+    """Queue an exam evaluation of ``run`` (a run id, ``base`` or ``api:LABEL``) on an exam dataset."""
+    from studio.evaluate import limits
+
+    shuffles, limit = limits.SHUFFLES.check(shuffles), limits.QUESTIONS.check(limit or 0)
+    args = {"run": run, "dataset": dataset, "shuffles": shuffles, "limit": limit or None,
             "base_model": (base_model or None) if run == "base" else None}
-    return jobs.submit("eval", args, who="page")
+    return jobs.submit("eval", args, who="page", secrets=keys or None)
 
 
 def start_judge(comparison_id: int, *, model: str, base_url: str | None, template: str,
-                key: str | None = None) -> dict[str, Any]:
-    """Queue the judging of a comparison; ``key`` travels to the job in memory only."""
+                key: str | None = None, prompts: list[int] | None = None, concurrency: int = 8) -> dict[str, Any]:
+    """Queue the judging of a comparison (``prompts``: judge these prompts again); ``key`` travels to the
+    job in memory only."""
+    from studio.evaluate import limits
+
     if not (model or "").strip():
-        raise InputError("name the judge model")
+        raise InputError(_("name the judge model"))
     args = {"comparison": int(comparison_id), "model": model.strip(), "base_url": (base_url or "").strip() or None,
-            "template": template}
+            "template": template, "concurrency": limits.CONCURRENCY.check(concurrency)}
+    if prompts:
+        args["prompts"] = sorted(int(p) for p in prompts)
     return jobs.submit("judge", args, who="page", secrets={"key": key} if key else None)
 
 

@@ -4,7 +4,7 @@ sends a browser without a valid session to it.
 The form is served by the studio's server itself (not a Streamlit page), so that a successful sign-in can
 set the session cookie (``HttpOnly``, ``SameSite=Lax``, signed, see :mod:`studio.service.accounts`) before
 the pages load; every page and the pages' websocket then carry it. Language: ``?lang=``, else the
-browser's ``Accept-Language``, else Chinese.
+``STUDIO_LANG``, else the browser's ``Accept-Language``, else Chinese.
 """
 from __future__ import annotations
 
@@ -20,8 +20,12 @@ OPEN_PREFIXES = ("/login", "/logout", "/_stcore/health", "/api/", "/static/", "/
 
 
 def language(query: str, accept: str) -> str:
+    """As the pages choose: ``?lang=``, else ``STUDIO_LANG``, else the browser's language, else Chinese."""
+    import os
+
     asked = parse_qs(query).get("lang", [""])[0]
-    return i18n.normalise(asked) or i18n.normalise((accept or "").split(",")[0]) or "zh"
+    return (i18n.normalise(asked) or i18n.normalise(os.environ.get("STUDIO_LANG"))
+            or i18n.normalise((accept or "").split(",")[0]) or "zh")
 
 
 def safe_next(target: str | None) -> str:

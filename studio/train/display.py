@@ -5,8 +5,21 @@ import math
 from typing import Any
 
 from store import runs as store
+from studio.core.i18n import N_, _
+from studio.core.labels import label
 from studio.train import runs, supervisor
 from trainers import launcher
+
+# a run prepared but never started reads "not started" ("created" is also the column of creation times)
+MORE_STATES = {"created": N_("not started")}
+
+
+def state_label(row: dict[str, Any]) -> str:
+    """A run's state as people read it: ``cancelling`` while a cancelled run saves its checkpoint."""
+    if row.get("cancelling"):
+        return label("state", "cancelling")
+    state = row.get("state")
+    return _(MORE_STATES[state]) if state in MORE_STATES else label("state", state)
 
 
 def progress_text(row: dict[str, Any]) -> str:
@@ -14,7 +27,7 @@ def progress_text(row: dict[str, Any]) -> str:
     text = f"{row.get('step') or 0}/{row.get('total') or 0}"
     eta = row.get("eta_s") if "eta_s" in row else runs.eta_seconds(row)
     if eta is not None:
-        text += f" · ETA {format_seconds(eta)}"
+        text += " · " + _("ETA {time}").format(time=format_seconds(eta))
     return text
 
 
@@ -22,15 +35,15 @@ def format_seconds(s: float) -> str:
     """``45s``, ``1m 20s`` or ``2h 05m`` (rounded up)."""
     s = int(math.ceil(s))
     if s >= 3600:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+        return _("{h}h {m}m").format(h=s // 3600, m=f"{s % 3600 // 60:02d}")
     if s >= 60:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s}s"
+        return _("{m}m {s}s").format(m=s // 60, s=f"{s % 60:02d}")
+    return _("{s}s").format(s=s)
 
 
 def command_preview(num_processes: int = 1, deepspeed: bool = False) -> str:
     """The command a run with these launch settings will run (shown on the Train page before start)."""
-    folder = runs.runs_dir() / "<run id>"
+    folder = runs.runs_dir() / _("<run id>")
     return launcher.shown(launcher.command(folder / "config.json", num_processes=num_processes, deepspeed=deepspeed))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import InputError
+from studio.core.i18n import _
 from studio.train import config
 from trainers import sft
 
@@ -32,7 +33,8 @@ def count(cfg: sft.Config, samples: list[dict[str, Any]]) -> dict[str, Any]:
     try:
         rows = sft.encode(samples, _tokenizer(cfg), cfg)
     except (OSError, ValueError) as err:
-        raise InputError(f"cannot load the tokenizer of {cfg.base_model}: {str(err).splitlines()[0]}") from None
+        raise InputError(_("cannot load the tokenizer of this base model: no tokenizer files in the folder, or a "
+                           "hub id that cannot be downloaded here"), file=cfg.base_model) from err
     n = len(rows)
     lengths = [r["length"] for r in rows]
     per_epoch = sum(lengths)
@@ -51,7 +53,7 @@ def estimate(*, base_model: str, method: str = "lora", snapshot: str | None = No
     from studio.data import snapshots
 
     if not snapshot and not dataset:
-        raise InputError("choose the training data: a snapshot, or a dataset to snapshot")
+        raise InputError(_("choose the training data: a snapshot, or a dataset to snapshot"))
     snap = snapshots.get(snapshot) if snapshot else snapshots.create(dataset)
     cfg = config.make_config(**{**config.preset(method, base_model), **config.coerce(settings_),
                                 "base_model": config.check_base_model(base_model), "method": method})

@@ -12,6 +12,8 @@ from typing import Any
 
 from studio.core import settings
 from studio.core.errors import Conflict, InputError
+from studio.core.i18n import _
+from studio.core.labels import label
 from studio.train import runs
 from trainers import runfolder, sft
 
@@ -27,23 +29,24 @@ def merge(run_id: str, out: str | None = None,
     row = runs.get(run_id)
     adapter = Path(row["dir"]) / "adapter"
     if row["method"] != "lora":
-        raise InputError("only LoRA adapters merge into the base; a P-Tuning v2 prefix stays an adapter",
+        raise InputError(_("only LoRA adapters merge into the base; a P-Tuning v2 prefix stays an adapter"),
                          run_id=run_id)
     if not (adapter / "adapter_config.json").exists():
-        raise InputError(f"the run has no adapter yet (state {row['state']})", run_id=run_id)
+        raise InputError(_("the run has no adapter yet (state: {state})").format(state=label("state", row["state"])),
+                         run_id=run_id)
     target = Path(out).expanduser() if out else settings.path("models") / f"{run_id}-merged"
     if target.exists() and any(target.iterdir()):
-        raise Conflict("already exists and is not empty; choose another folder", file=str(target))
+        raise Conflict(_("already exists and is not empty; choose another folder"), file=str(target))
     cfg = sft.load_config(Path(row["dir"]) / "config.json")
-    progress(0, 3, "loading the base model")
+    progress(0, 3, _("loading the base model"))
     import torch  # noqa: F401  (heavy imports only here)
     from peft import PeftModel
 
-    _, _, dtype = sft.pick_device(cfg)
+    dtype = sft.pick_device(cfg)[2]
     base = sft.load_base(cfg, dtype)
-    progress(1, 3, "merging the adapter")
+    progress(1, 3, _("merging the adapter"))
     merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
-    progress(2, 3, "saving the merged model")
+    progress(2, 3, _("saving the merged model"))
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,13 @@ from store import db
 from store import runs as store
 from studio.core import settings
 from studio.core.errors import Conflict, InputError, NotFound, WorkFailed
+from studio.core.i18n import _
+from studio.core.labels import label
 from studio.train import config, estimate, supervisor
 from trainers import launcher, runfolder, sft
 
 ACTIVE = store.ACTIVE
+CANCEL_MARK = "cancel_requested.json"  # written by cancel(): the page shows "cancelling" at once
 
 
 # ------------------------------------------------------------------------------------------- create
@@ -42,8 +46,8 @@ def get(run_id: str) -> dict[str, Any]:
     """One run; NotFound lists the newest ids."""
     row = store.get((run_id or "").strip())
     if row is None:
-        known = ", ".join(r["id"] for r in store.list_all()[:10]) or "none yet"
-        raise NotFound(f"no run {run_id!r} (runs: {known})")
+        known = ", ".join(r["id"] for r in store.list_all()[:10]) or _("none yet")
+        raise NotFound(_("no run {run} (runs: {known})").format(run=repr(run_id), known=known))
     return row
 
 
@@ -56,13 +60,14 @@ def _inherit(from_run: str | None, base_model: str | None, method: str | None, s
     parent = get(from_run)
     adapter = Path(parent["dir"]) / "adapter"
     if not (adapter / "adapter_config.json").exists():
-        raise InputError(f"no adapter to train further from (state {parent['state']})", run_id=parent["id"])
+        raise InputError(_("no adapter to train further from (state: {state})").format(
+            state=label("state", parent["state"])), run_id=parent["id"])
     if method and method != parent["method"]:
-        raise InputError(f"it trained a {parent['method']} adapter; a chained run keeps "
-                         f"the method", run_id=parent["id"])
+        raise InputError(_("it trained a {method} adapter; a chained run keeps the method").format(
+            method=parent["method"]), run_id=parent["id"])
     if base_model and config.check_base_model(base_model) != parent["base_model"]:
-        raise InputError(f"it was trained on {parent['base_model']}; a chained run keeps "
-                         f"its base model", run_id=parent["id"])
+        raise InputError(_("it was trained on {model}; a chained run keeps its base model").format(
+            model=parent["base_model"]), run_id=parent["id"])
     if not snapshot and not dataset:
         snapshot = parent["snapshot_id"]
     return parent, parent["base_model"], parent["method"], snapshot
@@ -83,12 +88,12 @@ def prepare(*, base_model: str | None = None, method: str | None = None, snapsho
     values = {**config.preset(method, base_model), **config.coerce(settings_)}
     base_model = config.check_base_model(base_model or "")
     if snapshot and dataset:
-        raise InputError("give a snapshot or a dataset, not both")
+        raise InputError(_("give a snapshot or a dataset, not both"))
     if not snapshot and not dataset:
-        raise InputError("choose the training data: a snapshot, or a dataset to snapshot")
+        raise InputError(_("choose the training data: a snapshot, or a dataset to snapshot"))
     snap = snapshots.get(snapshot) if snapshot else snapshots.create(dataset)
     if not snap["n_train"]:
-        raise InputError(f"snapshot {snap['id']} has no training samples")
+        raise InputError(_("snapshot {snapshot} has no training samples").format(snapshot=snap["id"]))
 
     run_id = new_run_id()
     folder = runs_dir() / run_id
@@ -137,15 +142,17 @@ def start(run_id: str) -> dict[str, Any]:
         supervisor.refresh()
         row = get(run_id)
         if row["state"] in ACTIVE:
-            raise Conflict(f"the run is already {row['state']}", run_id=run_id)
+            raise Conflict(_("the run is already {state}").format(state=label("state", row["state"])), run_id=run_id)
         if row["state"] == "done":
-            raise Conflict("the run is done; use 'train further' to continue from its adapter", run_id=run_id)
+            raise Conflict(_("the run is done; use 'train further' to continue from its adapter"), run_id=run_id)
+        _forget_attempt(row)
         supervisor.launch_or_queue(row)
         return get(run_id)
 
 
 def cancel(run_id: str) -> dict[str, Any]:
-    """Stop a run: a queued run is cancelled at once; a running one gets SIGTERM (checkpoint, then cancelled)."""
+    """Stop a run: a queued run is cancelled at once; a running one gets SIGTERM (checkpoint, then cancelled)
+    and shows as ``cancelling`` (``cancel_requested.json`` in its folder) until the trainer has stopped."""
     with supervisor.lock:
         supervisor.refresh()
         row = get(run_id)
@@ -155,9 +162,11 @@ def cancel(run_id: str) -> dict[str, Any]:
             status = runfolder.read_status(row["dir"]) or {}
             pid = int(row["pid"] or status.get("pid") or 0)
             if not pid or not launcher.stop(pid):
-                raise WorkFailed("the run's process is gone", run_id=run_id)
+                raise WorkFailed(_("the run's process is gone"), run_id=run_id)
+            runfolder.write_json_atomic(Path(row["dir"]) / CANCEL_MARK, {"time": time.time(), "pid": pid})
         else:
-            raise Conflict(f"the run is {row['state']}, not running", run_id=run_id)
+            raise Conflict(_("the run is {state}, not running").format(state=label("state", row["state"])),
+                           run_id=run_id)
         return get(run_id)
 
 
@@ -167,7 +176,8 @@ def resume(run_id: str) -> dict[str, Any]:
         supervisor.refresh()
         row = get(run_id)
         if row["state"] not in ("failed", "cancelled"):
-            raise Conflict(f"the run is {row['state']}; only failed or cancelled runs resume", run_id=run_id)
+            raise Conflict(_("the run is {state}; only failed or cancelled runs resume").format(
+                state=label("state", row["state"])), run_id=run_id)
         store.update(run_id, resumes=int(row.get("resumes") or 0) + 1)
         return start(run_id)
 
@@ -175,6 +185,26 @@ def resume(run_id: str) -> dict[str, Any]:
 def train_further(run_id: str, **kwargs: Any) -> dict[str, Any]:
     """A new run that starts from this run's adapter (same base and method), started at once."""
     return submit(from_run=run_id, **kwargs)
+
+
+def _forget_attempt(row: dict[str, Any]) -> None:
+    """Before a run starts again: it is no longer being cancelled, and the last attempt's final
+    ``status.json`` is not this attempt's. The supervisor tells them apart by heartbeat age, which fails for a
+    Resume clicked within a second of the end; marked as a supervisor's note, it is skipped until the new
+    trainer writes (which still reads its step and total)."""
+    folder = Path(row["dir"])
+    (folder / CANCEL_MARK).unlink(missing_ok=True)
+    status = runfolder.read_status(folder)
+    if status and status.get("state") in runfolder.FINAL and status.get("by") != "supervisor":
+        runfolder.write_json_atomic(folder / "status.json", {**status, "by": "supervisor"})
+
+
+def cancelling(row: dict[str, Any]) -> bool:
+    """Whether a live run was asked to stop and is saving its checkpoint (state still starting/running)."""
+    if row["state"] not in ("starting", "running"):
+        return False
+    mark = runfolder.read_json(Path(row["dir"]) / CANCEL_MARK)
+    return bool(mark) and float(mark.get("time", 0)) >= (supervisor.epoch_seconds(row.get("started_at")) or 0) - 1
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -196,6 +226,7 @@ def _short(row: dict[str, Any]) -> dict[str, Any]:
     total = row.get("total") or 0
     step = row.get("step") or 0
     return {"id": row["id"], "name": row["name"], "method": row["method"], "state": row["state"],
+            "cancelling": cancelling(row),
             "step": step, "total": total, "progress": round(step / total, 4) if total else 0.0,
             "eta_s": eta_seconds(row), "final_loss": row.get("final_loss"), "eval_loss": row.get("eval_loss"),
             "base_model": row["base_model"], "snapshot": row.get("snapshot_id"),
@@ -210,8 +241,11 @@ def list_runs(*, poll: bool = True) -> list[dict[str, Any]]:
     return [_short(r) for r in store.list_all()]
 
 
-def detail(run_id: str) -> dict[str, Any]:
-    """One run for its detail view: the row, config, estimate, lineage, checkpoints, log tail, ETA."""
+def detail(run_id: str, *, poll: bool = False) -> dict[str, Any]:
+    """One run for its detail view: the row, config, estimate, lineage, checkpoints, log tail, ETA
+    (``poll``: mirror active runs' folders first, so a state change shows at once)."""
+    if poll and (store.get((run_id or "").strip()) or {}).get("state") in ACTIVE:
+        supervisor.refresh()
     row = get(run_id)
     lineage, parent = [], row.get("parent_run_id")
     while parent and len(lineage) < 50:

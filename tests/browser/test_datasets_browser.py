@@ -73,7 +73,7 @@ def test_edit_in_two_tabs(studio_env, browser, request):
     assert "version 2, you saw 1" in body
     # nothing lost: the first tab's value is in the database, the refused one is not
     search(browser, "绝缘鞋A")
-    wait_for_text(browser, "1 rows match")
+    wait_for_text(browser, "1 row matches")  # one row: the singular
     search(browser, "橡胶鞋B")
     wait_for_text(browser, "0 rows match")
 

@@ -6,11 +6,29 @@ from pathlib import Path
 from typing import Callable
 
 from studio.core.errors import InputError, StudioError
+from studio.core.i18n import _
 from studio.data.corpus.chunking import DEFAULT_OVERLAP, DEFAULT_SIZE, Chunk, chunk
 from studio.data.corpus.readers import SUFFIXES, Document, read
 
 __all__ = ["import_corpus", "chunk", "read", "Chunk", "Document", "SUFFIXES", "documents", "passages",
-           "DEFAULT_SIZE", "DEFAULT_OVERLAP"]
+           "DEFAULT_SIZE", "DEFAULT_OVERLAP", "SIZE_RANGE", "OVERLAP_MAX", "size_problems"]
+
+SIZE_RANGE = (20, 20000)   # passage size in characters: a sentence at least, a chapter at most
+OVERLAP_MAX = 5000         # characters repeated where a long article is split
+
+
+def size_problems(size, overlap) -> list[str]:
+    """Why a passage size / overlap cannot be used, in the user's words (empty when both are fine)."""
+    out = []
+    low, high = SIZE_RANGE
+    if not isinstance(size, int) or not low <= size <= high:
+        out.append(_("Passage size must be a whole number from {low} to {high} characters.").format(
+            low=f"{low:,}", high=f"{high:,}"))
+    if not isinstance(overlap, int) or overlap < 0 or overlap > OVERLAP_MAX:
+        out.append(_("Overlap must be a whole number from 0 to {high} characters.").format(high=f"{OVERLAP_MAX:,}"))
+    elif isinstance(size, int) and overlap >= size:
+        out.append(_("Overlap must be smaller than the passage size."))
+    return out
 
 
 def import_corpus(files: list, dataset: str, *, size: int = DEFAULT_SIZE, overlap: int = DEFAULT_OVERLAP,
@@ -26,17 +44,16 @@ def import_corpus(files: list, dataset: str, *, size: int = DEFAULT_SIZE, overla
     from store import datasets, db
 
     if not files:
-        raise InputError("give at least one corpus file")
-    try:
-        chunk("x" * 20, size, overlap)
-    except ValueError as err:
-        raise InputError(str(err)) from None
+        raise InputError(_("give at least one corpus file"))
+    problems = size_problems(size, overlap)
+    if problems:
+        raise InputError(problems[0])
     parsed = []  # read and chunk everything before writing anything
     for i, f in enumerate(files):
         path = Path(f)
         name = names[i] if names else path.name
         if progress:
-            progress(i / len(files), f"reading {name} ({i + 1} of {len(files)})")
+            progress(i / len(files), _("reading {name} ({i} of {n})").format(name=name, i=i + 1, n=len(files)))
         try:
             docs = read(path, text_field=text_field)
         except StudioError as err:
@@ -47,14 +64,14 @@ def import_corpus(files: list, dataset: str, *, size: int = DEFAULT_SIZE, overla
             d.source_file = name if len(docs) == 1 else f"{name}#{d.meta.get('line', '')}"
             chunks = chunk(d.text, size, overlap)
             if not chunks:
-                raise InputError("no passage text found (only headings or metadata)", file=name,
+                raise InputError(_("no passage text found (only headings or metadata)"), file=name,
                                  row=d.meta.get("line"))
             d.meta["chars"] = len(d.text)
             parsed.append((name, hashlib.sha256(path.read_bytes()).hexdigest(), d, chunks))
     options = {"size": size, "overlap": overlap, "text_field": text_field}
     n_docs = n_passages = 0
     if progress:
-        progress(0.95, f"storing {sum(len(p[3]) for p in parsed):,} passages")
+        progress(0.95, _("storing {n} passages").format(n=f"{sum(len(p[3]) for p in parsed):,}"))
     with db.transaction() as cur:
         dataset_id = datasets.get_or_create(dataset, "corpus", cur=cur)
         imports: dict[str, int] = {}
@@ -95,8 +112,10 @@ def import_uploads(uploads: list[tuple[str, bytes]], dataset: str, **kwargs) -> 
     """Import uploaded files (name, bytes) from a page: written to a temporary folder, then imported."""
     import tempfile
 
+    if not (dataset or "").strip():
+        raise InputError(_("name the corpus first"))
     if not uploads:
-        raise InputError("choose at least one file to import")
+        raise InputError(_("choose at least one file to import"))
     with tempfile.TemporaryDirectory(prefix="studio-corpus-") as tmp:
         paths = []
         for i, (name, data) in enumerate(uploads):
@@ -104,4 +123,4 @@ def import_uploads(uploads: list[tuple[str, bytes]], dataset: str, **kwargs) -> 
             path = Path(tmp) / f"{i}-{safe}"
             path.write_bytes(data)
             paths.append(path)
-        return import_corpus(paths, dataset, names=[Path(n).name for n, _ in uploads], **kwargs)
+        return import_corpus(paths, dataset.strip(), names=[Path(n).name for n, _data in uploads], **kwargs)

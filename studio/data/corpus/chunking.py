@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from studio.core.i18n import _
 from studio.data.corpus.readers import INFO_END
 
 DEFAULT_SIZE = 800
@@ -150,9 +151,9 @@ def _trim(text: str, a: int, b: int) -> tuple[int, int]:
 def chunk(text: str, size: int = DEFAULT_SIZE, overlap: int = DEFAULT_OVERLAP) -> list[Chunk]:
     """Split a document into ordered passages (see the module docstring for the rules)."""
     if size < 20:
-        raise ValueError("chunk size must be at least 20 characters")
+        raise ValueError(_("the passage size must be at least 20 characters"))
     if overlap < 0 or overlap >= size:
-        raise ValueError("overlap must be between 0 and the chunk size")
+        raise ValueError(_("the overlap must be between 0 and the passage size"))
     spans: list[tuple[str, int, int]] = []
     pack: list[_Unit] = []
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from studio.core import textio
 from studio.core.errors import InputError
+from studio.core.i18n import N_, _
 
 SUFFIXES = (".txt", ".md", ".markdown", ".jsonl", ".json", ".docx", ".pdf")
 TEXT_FIELDS = ("text", "content", "body", "passage", "article", "document")
@@ -44,36 +45,72 @@ def read_text(path: Path) -> list[Document]:
     text, enc = textio.decode(path.read_bytes(), str(path))
     text = _normalise(text)
     if not text.strip():
-        raise InputError("the file holds no text", file=str(path))
+        raise InputError(_("the file is empty: it holds no text"), file=str(path))
     return [Document(_title_from(text, path.stem), text, path.name, {"encoding": enc})]
+
+
+# what json's messages mean, in the user's words (the library's own text never reaches a person)
+_JSON_REASONS = (
+    ("Expecting value", N_("a value is missing, or text is not in double quotes")),
+    ("Expecting property name", N_("a field name is not in double quotes")),
+    ("Expecting ',' delimiter", N_("a comma is missing between two values")),
+    ("Expecting ':' delimiter", N_("a colon is missing after a field name")),
+    ("Unterminated string", N_("a quoted text is not closed")),
+    ("Invalid control character", N_("a tab or line break inside a text must be written as \\t or \\n")),
+    ("Extra data", N_("more than one JSON value on one line")),
+    ("Invalid \\", N_("a backslash escape is not valid")),
+)
+
+
+def json_reason(err: json.JSONDecodeError) -> str:
+    """Why a line is not valid JSON, in the user's words, with the column."""
+    reason = next((why for start, why in _JSON_REASONS if err.msg.startswith(start)),
+                  N_("the text is not JSON"))
+    return _("not valid JSON: {reason} (column {column})").format(reason=_(reason), column=err.colno)
+
+
+def _records(raw: str, path: Path):
+    """(line number, parsed value) per JSON line; a file holding one JSON array gives its items
+    (numbered from 1)."""
+    text = _normalise(raw)
+    if text.lstrip().startswith("["):
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            whole = None
+        if isinstance(whole, list):
+            yield from enumerate(whole, start=1)
+            return
+    for n, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(json_reason(err), file=str(path), row=n) from None
 
 
 def read_jsonl(path: Path, text_field: str | None = None) -> list[Document]:
     """One document per JSON line, text from ``text_field`` (default: the first of text, content, ...)."""
     raw, enc = textio.decode(path.read_bytes(), str(path))
     docs = []
-    for n, line in enumerate(_normalise(raw).split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"not valid JSON ({err.msg}, column {err.colno})", file=str(path), row=n) from None
+    for n, record in _records(raw, path):
         if not isinstance(record, dict):
-            raise InputError("each line must be a JSON object with a text field", file=str(path), row=n)
+            raise InputError(_("each line must be a JSON object with a text field"), file=str(path), row=n)
         name = text_field or next((f for f in TEXT_FIELDS if f in record), None)
         if name is None or name not in record:
-            wanted = text_field or " or ".join(TEXT_FIELDS)
-            raise InputError(f"no text field {wanted!r}; the line has fields: {', '.join(record) or 'none'} "
-                             f"(choose one with --text-field)", file=str(path), row=n)
+            wanted = text_field or _(" or ").join(TEXT_FIELDS)
+            raise InputError(_("no text field {wanted}; the line has fields: {fields} (name the field "
+                               "that holds the text: --text-field, or JSON lines: text field on the page)").format(
+                wanted=repr(wanted), fields=", ".join(record) or _("none")), file=str(path), row=n)
         text = record[name]
         if not isinstance(text, str) or not text.strip():
-            raise InputError(f"field {name!r} is empty or not text", file=str(path), row=n)
+            raise InputError(_("field {field} is empty or not text").format(field=repr(name)), file=str(path), row=n)
         title = str(record.get("title") or record.get("name") or f"{path.stem} #{n}")
         meta = {k: v for k, v in record.items() if k != name and isinstance(v, (str, int, float, bool))}
         docs.append(Document(title, _normalise(text), path.name, {"line": n, "encoding": enc, **meta}))
     if not docs:
-        raise InputError("the file holds no JSON lines", file=str(path))
+        raise InputError(_("the file is empty: it holds no JSON lines"), file=str(path))
     return docs
 
 
@@ -81,10 +118,11 @@ def read_docx(path: Path) -> list[Document]:
     """Paragraphs in order; heading styles become Markdown headings so chunking sees the structure."""
     import docx
 
+    head = path.read_bytes()[:8]
     try:
         document = docx.Document(str(path))
-    except Exception as err:  # python-docx raises several types for a broken package
-        raise InputError(f"not a readable .docx file ({type(err).__name__})", file=str(path)) from None
+    except Exception:  # noqa: BLE001 - python-docx raises several types (BadZipFile, KeyError, ...) for one cause
+        raise InputError(_docx_problem(head), file=str(path)) from None
     lines = []
     for para in document.paragraphs:
         text = para.text.strip()
@@ -105,9 +143,20 @@ def read_docx(path: Path) -> list[Document]:
                 lines.append(" | ".join(cells))
     text = "\n\n".join(lines)
     if not text.strip():
-        raise InputError("the document holds no text", file=str(path))
+        raise InputError(_("the Word document holds no text"), file=str(path))
     title = document.core_properties.title or _title_from(text, path.stem)
     return [Document(title, text, path.name, {"paragraphs": len(lines)})]
+
+
+def _docx_problem(head: bytes) -> str:
+    """Why a file python-docx cannot open is not a Word document, in the user's words."""
+    if not head:
+        return _("the file is empty")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return _("this is an old Word .doc file: save it as .docx (Word or WPS: Save As) and import that")
+    if not head.startswith(b"PK"):
+        return _("this file is not a Word .docx document")
+    return _("this .docx file is damaged or is not a Word document")
 
 
 _SENTENCE_END = "。！？；：!?;:”」』）)"
@@ -148,18 +197,37 @@ def _unradical(text: str) -> str:
 
 
 def read_pdf(path: Path) -> list[Document]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    """The text of every page, reflowed; a broken, empty, scanned or locked PDF is named in the user's words."""
+    import logging
 
+    from pypdf import PdfReader
+
+    head = path.read_bytes()[:1024]
+    if not head:
+        raise InputError(_("the file is empty"), file=str(path))
+    if b"%PDF" not in head:
+        raise InputError(_("this file is not a PDF"), file=str(path))
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.CRITICAL)  # pypdf logs its repairs ("EOF marker not found") to stderr
     try:
         reader = PdfReader(str(path))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise InputError(_("the PDF is protected by a password: save a copy without it and import that"),
+                             file=str(path))
         pages = [reflow(_unradical(page.extract_text() or "")) for page in reader.pages]
-    except (PdfReadError, ValueError, OSError) as err:
-        raise InputError(f"not a readable PDF ({err})", file=str(path)) from None
+        title = reader.metadata.title if reader.metadata else None
+    except InputError:
+        raise
+    except Exception:  # noqa: BLE001 - pypdf raises many types (PdfStreamError, KeyError, ...) for a broken file
+        raise InputError(_("this PDF is damaged (cut off or not saved completely) and cannot be read"),
+                         file=str(path)) from None
+    finally:
+        pypdf_log.setLevel(level)
     text = "\n\n".join(p for p in pages if p)
     if not text.strip():
-        raise InputError("the PDF has no extractable text (a scanned PDF needs OCR first)", file=str(path))
-    title = (reader.metadata.title if reader.metadata else None) or _title_from(text, path.stem)
+        raise InputError(_("the PDF has no text to extract (a scanned PDF needs OCR first)"), file=str(path))
+    title = title or _title_from(text, path.stem)
     return [Document(str(title), text, path.name, {"pages": len(reader.pages)})]
 
 
@@ -167,7 +235,7 @@ def read(path: str | Path, *, text_field: str | None = None) -> list[Document]:
     """Read one corpus file into documents, by its suffix."""
     path = Path(path)
     if not path.is_file():
-        raise InputError("no such file", file=str(path))
+        raise InputError(_("no such file"), file=str(path))
     suffix = path.suffix.lower()
     if suffix in (".txt", ".md", ".markdown"):
         return read_text(path)
@@ -177,5 +245,5 @@ def read(path: str | Path, *, text_field: str | None = None) -> list[Document]:
         return read_docx(path)
     if suffix == ".pdf":
         return read_pdf(path)
-    raise InputError(f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUFFIXES)}",
-                     file=str(path))
+    raise InputError(_("cannot read {suffix} files; use one of {suffixes}").format(
+        suffix=suffix or _("(no suffix)"), suffixes=", ".join(SUFFIXES)), file=str(path))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from studio.core.i18n import _
 from studio.data.exams.column_map import Mapping
 from studio.data.exams.header_words import LETTERS, header_kind
 
@@ -24,7 +25,7 @@ def column_stats(rows, ncols) -> list[dict]:
     sample = rows[:300]
     out = []
     for c in range(ncols):
-        vals = [(cells[c] if c < len(cells) else None) for _, cells in sample]
+        vals = [(cells[c] if c < len(cells) else None) for _unused, cells in sample]
         filled = [v for v in vals if v]
         n = max(len(filled), 1)
         out.append({
@@ -56,7 +57,7 @@ def infer_from_content(rows, ncols) -> Mapping:
         return m
     q = max(free, key=lambda c: (st[c]["avg_len"] * st[c]["filled"], -c))
     m.fields["question"] = q
-    m.why["question"] = "content: the longest text"
+    m.why["question"] = _("content: the longest text")
     taken.add(q)
     _infer_options(m, st, q, ncols, taken)
     _infer_subject_and_explanation(m, st, cols, q, taken)
@@ -68,7 +69,7 @@ def _infer_type(m: Mapping, st: list[dict], cols: list[int], taken: set[int]) ->
     for c in cols:
         if st[c]["types"] >= 0.8:
             m.fields["type"] = c
-            m.why["type"] = f"content: type names in {st[c]['types']:.0%} of rows"
+            m.why["type"] = _("content: type names in {share} of rows").format(share=f"{st[c]['types']:.0%}")
             taken.add(c)
             return
 
@@ -80,8 +81,9 @@ def _infer_answer(m: Mapping, st: list[dict], cols: list[int], taken: set[int]) 
             continue
         if st[c]["letters"] >= 0.6 or (st[c]["judge"] >= 0.8 and st[c]["avg_len"] <= 5 and c != cols[0]):
             m.fields["answer"] = c
-            m.why["answer"] = (f"content: letters in {st[c]['letters']:.0%} of rows" if st[c]["letters"] >= 0.6
-                               else f"content: judge words in {st[c]['judge']:.0%} of rows")
+            m.why["answer"] = (_("content: letters in {share} of rows").format(share=f"{st[c]['letters']:.0%}")
+                               if st[c]["letters"] >= 0.6 else
+                               _("content: judge words in {share} of rows").format(share=f"{st[c]['judge']:.0%}"))
             taken.add(c)
             return
 
@@ -91,7 +93,7 @@ def _infer_id(m: Mapping, st: list[dict], cols: list[int], taken: set[int]) -> N
     for c in cols:
         if c not in taken and st[c]["int"] >= 0.9 and st[c]["distinct"] >= 0.9 and c != cols[-1]:
             m.fields["id"] = c
-            m.why["id"] = "content: distinct whole numbers"
+            m.why["id"] = _("content: distinct whole numbers")
             taken.add(c)
             return
 
@@ -109,12 +111,12 @@ def _infer_options(m: Mapping, st: list[dict], q: int, ncols: int, taken: set[in
             opts.append(c)
     if len(opts) == 1 and st[opts[0]]["labelled"] >= 0.5:
         m.fields["options"] = opts[0]
-        m.why["options"] = "content: labelled options (A. … B. …) in one cell"
+        m.why["options"] = _("content: labelled options (A. … B. …) in one cell")
         taken.add(opts[0])
     else:
         for letter, c in zip(LETTERS, opts):
             m.fields[letter] = c
-            m.why[letter] = "content: a column between the question and the answer"
+            m.why[letter] = _("content: a column between the question and the answer")
             taken.add(c)
 
 
@@ -124,10 +126,10 @@ def _infer_subject_and_explanation(m: Mapping, st: list[dict], cols: list[int], 
     for c in rest:
         if c > q and st[c]["avg_len"] >= 8 and "explanation" not in m.fields:
             m.fields["explanation"] = c
-            m.why["explanation"] = "content: text after the question"
+            m.why["explanation"] = _("content: text after the question")
         elif c < q and st[c]["distinct"] < 0.5 and "subject" not in m.fields:
             m.fields["subject"] = c
-            m.why["subject"] = "content: short repeated values before the question"
+            m.why["subject"] = _("content: short repeated values before the question")
 
 
 def detect_stem_options(m: Mapping, rows) -> None:
@@ -135,7 +137,7 @@ def detect_stem_options(m: Mapping, rows) -> None:
     if "question" not in m.fields or "options" in m.fields or any(l in m.fields for l in LETTERS):
         return
     q = m.fields["question"]
-    vals = [cells[q] for _, cells in rows[:300] if q < len(cells) and cells[q]]
+    vals = [cells[q] for _unused, cells in rows[:300] if q < len(cells) and cells[q]]
     if not vals:
         return
     if sum(v.count("&") >= 2 for v in vals) / len(vals) >= 0.3:
@@ -173,17 +175,18 @@ def unread_columns(m: Mapping, rows, ncols: int, skip: set[int] = frozenset()) -
             continue
         kind = header_kind(m.headers[c]) if c < len(m.headers) else None
         if kind in (*LETTERS, "options"):
-            out.append((c, "named as an option"))
+            out.append((c, _("named as an option")))
         elif kind in ("answer", "answer_part"):
             if m.answer_columns():  # a second answer-like column (`我的答案`): said, but the answer is read
-                note = (f"column {m.column_label(c)} is named as an answer and holds data but is not read "
-                        f"(the answer is column {m.column_label(m.answer_columns()[0])})")
+                note = _("column {column} is named as an answer and holds data but is not read (the answer is "
+                         "column {answer})").format(column=m.column_label(c),
+                                                    answer=m.column_label(m.answer_columns()[0]))
                 if note not in m.notes:
                     m.notes.append(note)
                 continue
-            out.append((c, "named as an answer"))
+            out.append((c, _("named as an answer")))
         elif kind is None and stats[c]["labelled"] >= 0.5:
-            out.append((c, "holds options written A. …"))
+            out.append((c, _("holds options written A. …")))
     return out
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from studio.core.errors import InputError
+from studio.core.i18n import _
 from studio.data.exams.header_words import FIELDS, LETTERS
 
 ANSWER_SEP = "；"          # several answer columns are joined with this, in column order
@@ -30,7 +31,7 @@ class Mapping:
 
     def column_label(self, col: int) -> str:
         name = self.headers[col] if col < len(self.headers) and self.headers[col] else ""
-        return f"{col + 1}: {name}" if name else f"column {col + 1}"
+        return f"{col + 1}: {name}" if name else _("column {n}").format(n=col + 1)
 
     def answer_columns(self) -> list[int]:
         """The answer's columns in order (one, several joined, or none)."""
@@ -63,7 +64,8 @@ def parse_map_args(items: list[str] | None) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for item in items or []:
         if "=" not in item:
-            raise InputError(f"--map {item!r}: write FIELD=COLUMN (e.g. answer=7 or answer=正确答案)")
+            raise InputError(_("--map {item}: write FIELD=COLUMN (e.g. answer=7 or answer=正确答案)").format(
+                item=repr(item)))
         key, column = item.split("=", 1)
         sheet = "*"
         if ":" in key:
@@ -77,10 +79,10 @@ def parse_header_rows(items: list[str] | None) -> dict[str, int]:
     """``N`` or ``SHEET:N`` strings (``--header-row``) -> {sheet or '*': row number}; 0 means no header."""
     out: dict[str, int] = {}
     for item in items or []:
-        sheet, _, n = str(item).rpartition(":")
+        sheet, _sep, n = str(item).rpartition(":")
         if not n.strip().isdigit():
-            raise InputError(f"--header-row {item!r}: write a row number (1 = the first row; 0 = no header), "
-                             "or SHEET:N for one sheet")
+            raise InputError(_("--header-row {item}: write a row number (1 = the first row; 0 = no header), or "
+                               "SHEET:N for one sheet").format(item=repr(item)))
         out[sheet or "*"] = int(n)
     return out
 
@@ -95,7 +97,8 @@ def _field_name(key: str) -> str:
         return "question"
     if k.lower() in ("skip", "ignore"):
         return "skip"   # columns left out on purpose: --map skip=8+9
-    raise InputError(f"unknown field {key!r}; choose one of {', '.join(FIELDS)} (or skip)")
+    raise InputError(_("unknown field {field}; choose one of {fields} (or skip)").format(
+        field=repr(key), fields=", ".join(FIELDS)))
 
 
 def apply_overrides(m: Mapping, overrides: dict[str, str], ncols: int) -> Mapping:
@@ -130,7 +133,7 @@ def apply_overrides(m: Mapping, overrides: dict[str, str], ncols: int) -> Mappin
         if f == "answer":
             answers = cols if len(cols) > 1 else []
         fields[f] = cols[0]
-        why[f] = "chosen"
+        why[f] = _("chosen")
     if "answer" not in fields:
         answers = []
     out = Mapping(fields, m.header_row, m.headers, m.options_in_question, "user", answers, why,
@@ -159,9 +162,9 @@ def resolve_column(column: str, m: Mapping, ncols: int) -> int:
         n = int(column)
         if 1 <= n <= ncols:
             return n - 1
-        raise InputError(f"column {n} does not exist: the sheet has {ncols} columns")
+        raise InputError(_("column {n} does not exist: the sheet has {ncols} columns").format(n=n, ncols=ncols))
     for i, h in enumerate(m.headers):
         if h and h.strip().lower() == column.lower():
             return i
-    names = ", ".join(f"{i + 1}={h}" for i, h in enumerate(m.headers) if h) or "none (no header row)"
-    raise InputError(f"no column named {column!r}; columns: {names}")
+    names = ", ".join(f"{i + 1}={h}" for i, h in enumerate(m.headers) if h) or _("none (no header row)")
+    raise InputError(_("no column named {column}; columns: {names}").format(column=repr(column), names=names))

@@ -28,14 +28,15 @@ from store import datasets as store_datasets
 from store import db
 from store import exams as sx
 from studio.core.errors import InputError
+from studio.core.i18n import N_, _
 
 BUILTIN_TEMPLATES: dict[str, dict[str, str]] = {
-    "qa": {"to": "qa", "description": "训练集 1（一问一答）: the question, the answer text",
+    "qa": {"to": "qa", "description": N_("训练集 1（一问一答）: the question, the answer text"),
            "instruction": "{question}", "output": "{answer}"},
-    "choice": {"to": "choice", "description": "训练集 2（带选项）: the question and its options one per line, "
-                                              "the answer as label. text",
+    "choice": {"to": "choice", "description": N_("训练集 2（带选项）: the question and its options one per line, "
+                                                 "the answer as label. text"),
                "instruction": "{question}\n{options}", "output": "{answer_options}"},
-    "choice-inline": {"to": "choice", "description": "做题模式: options inline after 选项：",
+    "choice-inline": {"to": "choice", "description": N_("做题模式: options inline after 选项："),
                       "instruction": "{question} 选项：{options_inline}", "output": "{answer_options_inline}"},
 }
 TARGETS = ("qa", "choice")
@@ -43,18 +44,63 @@ PLACEHOLDER_NAMES = tuple(sx.PLACEHOLDERS)
 CHOICE_TYPES = ("single", "multi", "judge")   # blank and open questions have no options to choose from
 
 
+# the numbers of a conversion: (lowest, highest) and how a message names the field (page label and CLI flag)
+NUMBERS = {"shuffle": (0, 50, N_("Option-shuffle copies (--shuffle-options)")),
+           "seed": (0, 2**31 - 1, N_("Seed (--seed)"))}
+
+
+def option_problems(**values) -> dict[str, str]:
+    """What is wrong with the numbers of a conversion (``shuffle=``, ``seed=``): {name: reason}, {} when
+    nothing. A page shows the reasons and keeps its button disabled; ``convert`` refuses the first."""
+    out = {}
+    for name, value in values.items():
+        low, high, _label = NUMBERS[name]
+        reason = whole_in_range(value, low, high)
+        if reason:
+            out[name] = reason
+    return out
+
+
+def whole_in_range(value, low: int, high: int) -> str | None:
+    """Why ``value`` is not a whole number from ``low`` to ``high`` (None when it is): empty, not a number,
+    a fraction, or out of range."""
+    if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.strip()):
+        return _("enter a whole number from {low} to {high}").format(low=low, high=f"{high:,}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return _("{value} is not a number: enter a whole number from {low} to {high}").format(
+            value=repr(value), low=low, high=f"{high:,}")
+    if not number.is_integer():
+        return _("{value} is not a whole number: enter one from {low} to {high}").format(
+            value=f"{number:g}", low=low, high=f"{high:,}")
+    if not low <= number <= high:
+        return _("{value} is out of range: enter a whole number from {low} to {high}").format(
+            value=f"{number:,.0f}" if abs(number) < 1e15 else f"{number:g}", low=low, high=f"{high:,}")
+    return None
+
+
+def check_options(**values) -> None:
+    """``option_problems`` as an InputError naming the first field and its reason."""
+    problems = option_problems(**values)
+    if problems:
+        name, reason = next(iter(problems.items()))
+        raise InputError(_("{field}: {reason}").format(field=_(NUMBERS[name][2]), reason=reason))
+
+
 def parse_template(text: str) -> list[tuple[str, str]]:
     """Template text -> [(literal, placeholder)], ``{{``/``}}`` for braces; unknown names are refused."""
     try:
         parts = list(string.Formatter().parse(text or ""))
-    except ValueError as err:
-        raise InputError(f"template text is malformed ({err}); write {{{{ and }}}} for literal braces") from None
+    except ValueError:
+        raise InputError(_("template text is malformed (a single {{ or }}); write {{{{ and }}}} for literal "
+                           "braces").format()) from None
     out = []
     for literal, name, spec, conv in parts:
         if name is not None:
             if name not in sx.PLACEHOLDERS or spec or conv:
-                raise InputError(f"unknown placeholder {{{name}}}; choose from "
-                                 + ", ".join("{" + p + "}" for p in sx.PLACEHOLDERS))
+                raise InputError(_("unknown placeholder {name}; choose from {names}").format(
+                    name="{" + name + "}", names=", ".join("{" + p + "}" for p in sx.PLACEHOLDERS)))
         out.append((literal, name or ""))
     return out
 
@@ -70,7 +116,7 @@ def template(name: str) -> dict[str, Any]:
     t = sx.get_template(name)
     if t is None:
         names = ", ".join(x["name"] for x in sx.list_templates())
-        raise InputError(f"no convert template named {name!r} (templates: {names})")
+        raise InputError(_("no convert template named {name} (templates: {names})").format(name=repr(name), names=names))
     return {"name": t["name"], "builtin": t["builtin"], **t["body"]}
 
 
@@ -78,29 +124,31 @@ def save_template(name: str, *, to: str, instruction: str, output: str, descript
     """Create or update a user template (the built-in names are kept as shipped)."""
     name = (name or "").strip()
     if not name:
-        raise InputError("a template needs a name")
+        raise InputError(_("a template needs a name"))
     if name in BUILTIN_TEMPLATES:
-        raise InputError(f"{name!r} is a built-in template; save your version under another name")
+        raise InputError(_("{name} is a built-in template; save your version under another name").format(
+            name=repr(name)))
     if to not in TARGETS:
-        raise InputError(f"a template converts to qa or choice, not {to!r}")
+        raise InputError(_("a template converts to qa or choice, not {to}").format(to=repr(to)))
     parse_template(instruction)
     parse_template(output)
     if not (instruction or "").strip():
-        raise InputError("the instruction text of a template cannot be empty")
+        raise InputError(_("the instruction text of a template cannot be empty"))
     sx.save_template(name, {"to": to, "description": description, "instruction": instruction, "output": output})
     return template(name)
 
 
 def delete_template(name: str) -> None:
     if name in BUILTIN_TEMPLATES:
-        raise InputError(f"{name!r} is a built-in template and cannot be deleted")
+        raise InputError(_("{name} is a built-in template and cannot be deleted").format(name=repr(name)))
     sx.delete_template(name)
 
 
 def _exam_dataset(name: str) -> dict:
     d = store_datasets.get(name)
     if d["kind"] != "exam":
-        raise InputError(f"dataset {name!r} holds {d['kind']} records, not exam questions")
+        raise InputError(_("dataset {name} holds {kind} records, not exam questions").format(
+            name=repr(name), kind=d["kind"]))
     return d
 
 
@@ -108,12 +156,13 @@ def preview(dataset: str, *, to: str = "qa", instruction: str | None = None, out
             template_name: str | None = None, limit: int = 5, shuffle: int = 0, seed: int = 0,
             prefix: str | None = None) -> list[dict[str, Any]]:
     """The first pairs a conversion would write (live preview of a template on real rows)."""
+    check_options(shuffle=shuffle, seed=seed)
     d = _exam_dataset(dataset)
     t = template(template_name or to)
     ins = parse_template(instruction if instruction is not None else t["instruction"])
     out = parse_template(output if output is not None else t["output"])
     rows = sx.render_rows(d["id"], ins, out, limit=limit, qtypes=CHOICE_TYPES if to == "choice" else None,
-                          shuffle=shuffle if to == "choice" else 0, seed=seed)
+                          shuffle=int(shuffle) if to == "choice" else 0, seed=int(seed))
     for r in rows:
         r["instruction"] = (prefix or "") + r["instruction"]
     return rows
@@ -129,17 +178,17 @@ def convert(dataset: str, *, to: str, into: str, template_name: str | None = Non
     and ``system`` (a system prompt) are kept on the target dataset and used again by later conversions.
     """
     if to not in TARGETS:
-        raise InputError(f"--to must be qa or choice, not {to!r}")
+        raise InputError(_("--to must be qa or choice, not {to}").format(to=repr(to)))
+    check_options(shuffle=shuffle, seed=seed)
+    shuffle, seed = int(shuffle), int(seed)
     if shuffle and to != "choice":
-        raise InputError("shuffling options applies to choice pairs (--to choice)")
-    if shuffle < 0 or shuffle > 50:
-        raise InputError("--shuffle-options takes 0 to 50 copies")
+        raise InputError(_("shuffling options applies to choice pairs (--to choice)"))
     source = _exam_dataset(dataset)
     into = (into or "").strip()
     if not into:
-        raise InputError("name the dataset to convert into")
+        raise InputError(_("name the dataset to convert into"))
     if into == dataset:
-        raise InputError("convert into another dataset than the exam bank itself")
+        raise InputError(_("convert into another dataset than the exam bank itself"))
     t = template(template_name or to)
     name = t["name"]
     if (instruction is not None and instruction != t["instruction"]) or (output is not None and output != t["output"]):
@@ -147,7 +196,7 @@ def convert(dataset: str, *, to: str, into: str, template_name: str | None = Non
     ins = parse_template(instruction if instruction is not None else t["instruction"])
     out = parse_template(output if output is not None else t["output"])
     if not sx.question_counts(source["id"]):
-        raise InputError(f"dataset {dataset!r} has no questions to convert")
+        raise InputError(_("dataset {name} has no questions to convert").format(name=repr(dataset)))
     with db.transaction() as cur:
         target_id = store_datasets.get_or_create(into, "samples", cur=cur)
         target = store_datasets.find(into, cur=cur)

@@ -19,17 +19,22 @@ from store import db
 from store import exams as sx
 from studio.core import exam_rules as rules
 from studio.core.errors import Conflict, InputError, NotFound
+from studio.core.i18n import N_, _
 
 QTYPES = rules.QTYPES
 TYPE_NAMES = rules.TYPE_NAMES
 PER_PAGE = (10, 20, 50, 100)
+# the editor's fields as an error names them (``column``), in the words of the page's labels
+FORM_FIELDS = {"question": N_("question"), "options": N_("options"), "answer labels": N_("answer labels"),
+               "answer text": N_("answer text")}
 _OPTION_LINE = re.compile(rules.OPTION_LINE, re.S)
 
 
 def _bank(dataset: str) -> dict:
     d = store_datasets.get(dataset)
     if d["kind"] != "exam":
-        raise InputError(f"dataset {dataset!r} holds {d['kind']} records, not exam questions")
+        raise InputError(_("dataset {name} holds {kind} records, not exam questions").format(
+            name=repr(dataset), kind=d["kind"]))
     return d
 
 
@@ -48,8 +53,9 @@ def shown(row: dict[str, Any]) -> dict[str, Any]:
         "answer_labels": "".join(row.get("answer_labels") or []), "answer_text": row.get("answer_text") or "",
         "basis": row.get("basis") or "", "ext_id": row.get("ext_id"),
         "source": ", ".join(str(x) for x in (row.get("source_file"), row.get("source_sheet") and
-                                             f"sheet {row['source_sheet']}", row.get("source_row") and
-                                             f"row {row['source_row']}") if x),
+                                             _("sheet {sheet}").format(sheet=row["source_sheet"]),
+                                             row.get("source_row") and _("row {row}").format(row=row["source_row"]))
+                            if x),
     }
 
 
@@ -59,13 +65,13 @@ def questions_page(dataset: str, *, search: str = "", qtype: str | None = None, 
     ``qtype``, each with the pairs converted from it: {total, page, pages, per_page, rows, targets}."""
     d = _bank(dataset)
     if qtype is not None and qtype not in QTYPES:
-        raise InputError(f"type must be one of {', '.join(QTYPES)}, not {qtype!r}")
+        raise InputError(_("type must be one of {types}, not {qtype}").format(types=", ".join(QTYPES), qtype=repr(qtype)))
     per_page = max(1, min(int(per_page), 500))
     search = (search or "").strip()
-    total, _ = sx.find_questions(d["id"], search=search, qtype=qtype, limit=0)
+    total, _unused = sx.find_questions(d["id"], search=search, qtype=qtype, limit=0)
     pages = max(1, -(-total // per_page))
     page = max(1, min(int(page), pages))
-    _, found = sx.find_questions(d["id"], search=search, qtype=qtype, limit=per_page, offset=(page - 1) * per_page)
+    _unused, found = sx.find_questions(d["id"], search=search, qtype=qtype, limit=per_page, offset=(page - 1) * per_page)
     pairs: dict[int, list[dict]] = {}
     for p in sx.converted_pairs([r["id"] for r in found]):
         pairs.setdefault(p["question_id"], []).append({k: p[k] for k in ("dataset", "origin", "n", "stale")})
@@ -81,7 +87,7 @@ def questions_page(dataset: str, *, search: str = "", qtype: str | None = None, 
 def get_question(question_id: int) -> dict[str, Any]:
     r = sx.get_question(question_id)
     if r is None:
-        raise NotFound(f"no exam question #{question_id}")
+        raise NotFound(_("no exam question #{id}").format(id=question_id))
     return shown(r)
 
 
@@ -96,7 +102,7 @@ def _read_options(text: str) -> tuple[list[dict[str, str]], str | None]:
                 for i, ln in enumerate(lines)], None
     for n, (ln, m) in enumerate(zip(lines, parsed), 1):
         if not m:
-            return [], f'option line {n} "{ln[:40]}" does not start with a label like "A."'
+            return [], _('option line {n} "{line}" does not start with a label like "A."').format(n=n, line=ln[:40])
     return [{"label": rules.norm_label(m.group(1)), "text": m.group(2).strip(rules.WS)} for m in parsed], None
 
 
@@ -109,7 +115,8 @@ def check(*, qtype: str, question: str, options: str = "", answer_labels: str = 
     checked by ``exam_rules``, as imported and generated questions are.
     """
     if qtype not in QTYPES:
-        raise InputError(f"type must be one of {', '.join(QTYPES)}, not {qtype!r}", column="type")
+        raise InputError(_("type must be one of {types}, not {qtype}").format(types=", ".join(QTYPES), qtype=repr(qtype)),
+                         column=_("type"))
     opts, reading = _read_options(options)
     reading_column = "options"
     labels_given = (answer_labels or "").strip(rules.WS)
@@ -123,15 +130,16 @@ def check(*, qtype: str, question: str, options: str = "", answer_labels: str = 
     else:
         q["answer"], q["answer_labels"] = labels_given, rules.read_choice(labels_given, opts)
         if labels_given and q["answer_labels"] is None and reading is None:
-            reading = (f'answer labels "{labels_given[:40]}" are not option letters (e.g. B or ACD) '
-                       "nor an option's text")
+            reading = _('answer labels "{labels}" are not option letters (e.g. B or ACD) nor an option\'s '
+                        'text').format(labels=labels_given[:40])
             reading_column = "answer labels"
     q["reading"] = reading
     found = rules.check(q)
     if found:
         column = {"question": "question", "options": "options", "reading": reading_column,
                   "answer_labels": "answer labels"}.get(found[0].field)
-        raise InputError(found[0].reason, column=column or ("answer text" if qtype in rules.TEXT else "answer labels"))
+        column = column or ("answer text" if qtype in rules.TEXT else "answer labels")
+        raise InputError(found[0].reason, column=_(FORM_FIELDS[column]))
     return {"qtype": qtype, "question": q["question"], "subject": (subject or "").strip(rules.WS) or None,
             "basis": (basis or "").strip(rules.WS) or None, "options": q["options"],
             "answer_labels": [] if qtype in rules.TEXT else q["answer_labels"], "answer_text": rules.answer_text(q)}
@@ -150,11 +158,12 @@ def save_question(question_id: int, version: int, *, qtype: str, question: str, 
     with db.transaction() as cur:
         now = sx.get_question(question_id, cur=cur)
         if now is None:
-            raise NotFound(f"no exam question #{question_id} (deleted?)")
+            raise NotFound(_("no exam question #{id} (deleted?)").format(id=question_id))
         if now["version"] != version or not sx.update_question(question_id, version, fields, cur=cur):
             fresh = shown(sx.get_question(question_id, cur=cur))
-            err = Conflict(f"question #{question_id} was changed since you opened it (version {version}, now "
-                           f"{fresh['version']}); its current text is shown — apply your fix to it again")
+            err = Conflict(_("question #{id} was changed since you opened it (version {version}, now {now}); its "
+                             "current text is shown — apply your fix to it again").format(
+                id=question_id, version=version, now=fresh["version"]))
             err.current = fresh
             err.summary = {"question_id": question_id, "version": fresh["version"]}
             raise err

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from studio.core.i18n import N_, _
+
 LETTERS = "ABCDEFGH"
 FIELDS = ("subject", "type", "question", "options", *LETTERS, "answer", "explanation", "id")
 FIELD_HELP = {
@@ -14,6 +16,26 @@ FIELD_HELP = {
     "answer": "正确答案", "explanation": "解析 / 依据", "id": "序号 / id",
     **{l: f"option {l}" for l in LETTERS},
 }
+# the fields as a page names them (the CLI's --map keeps the English names); an option column keeps its letter
+FIELD_NAMES = {"subject": N_("subject"), "type": N_("type"), "question": N_("question"), "options": N_("options"),
+               "answer": N_("answer"), "explanation": N_("explanation"), "id": N_("id")}
+FIELD_LABELS = {  # a field with what it holds, for the mapping's selects
+    "subject": N_("subject (专业 / 科目 / 类别)"), "type": N_("type (题型)"), "question": N_("question (题目 / 题干)"),
+    "options": N_("options (all options in one cell)"), "answer": N_("answer (正确答案)"),
+    "explanation": N_("explanation (解析 / 依据)"), "id": N_("id (序号 / id)"),
+}
+
+
+def field_name(field: str) -> str:
+    """A field's name in the current language (``question`` -> 题目); an option letter as it is."""
+    return _(FIELD_NAMES[field]) if field in FIELD_NAMES else field
+
+
+def field_label(field: str) -> str:
+    """A field with what it holds (``question (题目 / 题干)``), in the current language."""
+    if field in FIELD_LABELS:
+        return _(FIELD_LABELS[field])
+    return _("{letter} (option {letter})").format(letter=field)
 
 # header names, normalised (NFKC, lower case, no spaces, brackets or punctuation)
 SYNONYMS = {

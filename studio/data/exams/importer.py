@@ -24,6 +24,7 @@ from store import exams as sx
 from studio.core import exam_rules as rules
 from studio.core.cells import neutralise
 from studio.core.errors import InputError, StudioError
+from studio.core.i18n import _, ngettext
 from studio.data.exams import mapping as mp
 from studio.data.exams import read as rd
 from studio.data.exams.sheet_plans import (ImportOptions, SheetPlan, content_type_codes, judge01_is_judge, plan_sheets,
@@ -60,7 +61,7 @@ class Preview:
     @property
     def already_imported(self) -> int:
         """Valid rows whose question the target dataset already holds (the file imported before?)."""
-        return sum(1 for d in self.duplicates if d["reason"].startswith("already in the dataset"))
+        return sum(1 for d in self.duplicates if d.get("existing") is not None)
 
     def summary(self, dataset: str, imported: int) -> dict[str, Any]:
         """The CLI contract's summary; ``by_type`` counts what was imported (all zero when nothing was)."""
@@ -76,7 +77,7 @@ def _parse(path: Path, options: ImportOptions, *, display_name: str | None, data
            progress: Progress, preview_rows: int = 20, cur=None) -> Preview:
     """Stage, map and parse the file into the temporary ``exam_final`` table; return what was found."""
     name = display_name or path.name
-    progress(0.02, "reading the file")
+    progress(0.02, _("reading the file"))
     book = _read(path, options.sheets, name)
     return _parse_book(book, options, dataset_id=dataset_id, progress=progress, preview_rows=preview_rows, cur=cur)
 
@@ -110,14 +111,14 @@ def _parse_book(book: rd.Workbook, options: ImportOptions, *, dataset_id: int | 
     cur = cur or db.cursor()
     try:
         _stage_cells(cur, book)
-        progress(0.3, "detecting columns")
+        progress(0.3, _("detecting columns"))
         plans, skipped = plan_sheets(cur, book, options)
-        progress(0.45, "parsing options and answers")
+        progress(0.45, _("parsing options and answers"))
         xp.create_stage(cur)
         for i, p in enumerate(plans):
             fields = prepare_sheet(cur, p)
             xp.stage_sheet(cur, p.name, i, fields, p.mapping.header_row, p.mapping.options_in_question)
-        progress(0.7, "checking types and answers")
+        progress(0.7, _("checking types and answers"))
         counts = xp.stage_type_counts(cur)
         judge01 = judge01_is_judge(counts)
         codes = content_type_codes(counts, judge01)
@@ -128,9 +129,10 @@ def _parse_book(book: rd.Workbook, options: ImportOptions, *, dataset_id: int | 
         for p in plans:  # a row whose option or answer sits in an unmapped column was not read whole
             for col, looks in p.unread:
                 xc.mark_unread(cur, p.name, p.mapping.header_row or 0, col,
-                               f"column {p.mapping.column_label(col)} ({looks}) holds data that is not mapped: "
-                               "this row's options or answer were not all read (map the column, or leave it out "
-                               "on purpose: --map skip=COLUMN, the page's 'Columns to leave out')")
+                               _("column {column} ({looks}) holds data that is not mapped: this row's options or "
+                                 "answer were not all read (map the column, or leave it out on purpose: --map "
+                                 "skip=COLUMN, the page's 'Columns to leave out')").format(
+                                   column=p.mapping.column_label(col), looks=looks))
         by_type = xp.final_counts(cur)
         per_sheet = xc.final_counts_by_sheet(cur)
         errors = xp.final_errors(cur)
@@ -156,7 +158,7 @@ def _stage_cells(cur, book: rd.Workbook) -> None:
     name = book.file
     ncols = max((s.ncols for s in book.sheets), default=0)
     if ncols == 0:
-        raise InputError("no rows with text found", file=name)
+        raise InputError(_("no rows with text found (the file holds no questions)"), file=name)
     xc.create_raw(cur, ncols)
     for s in book.sheets:
         if s.csv_path:
@@ -168,8 +170,9 @@ def _stage_cells(cur, book: rd.Workbook) -> None:
             xc.insert_raw_rows(cur, s.name, s.rows, ncols, tables[(s.name, ncols)])
     longest = xc.max_cell_length(cur, ncols)
     if longest and longest[0] > rd.MAX_CELL_CHARS:
-        raise InputError(f"a cell of {longest[0]:,} characters (over {rd.MAX_CELL_CHARS:,}): not an exam bank, "
-                         "or a broken file", file=name, sheet=longest[1] or None, row=longest[2])
+        raise InputError(_("a cell of {n:,} characters (over {limit:,}): not an exam bank, or a broken "
+                           "file").format(n=longest[0], limit=rd.MAX_CELL_CHARS), file=name, sheet=longest[1] or None,
+                         row=longest[2])
 
 
 def parse_table(rows: list[list[str | None]], options: ImportOptions | None = None, *, header: bool | None = True,
@@ -180,9 +183,9 @@ def parse_table(rows: list[list[str | None]], options: ImportOptions | None = No
     options = options or ImportOptions()
     numbered = [(i, [(c.strip() or None) if isinstance(c, str) else c for c in r]) for i, r in enumerate(rows, 1)]
     numbered = [(i, r) for i, r in numbered if any(r)]
-    sheet = rd.Sheet("", max((len(r) for _, r in numbered), default=0), numbered, header=header or None)
+    sheet = rd.Sheet("", max((len(r) for _unused, r in numbered), default=0), numbered, header=header or None)
     try:
-        return _parse_book(rd.Workbook("pasted rows", "table", None, [sheet]),
+        return _parse_book(rd.Workbook(_("pasted rows"), "table", None, [sheet]),
                            ImportOptions(no_header=header is False, overrides=options.overrides,
                                          zero_is_true=options.zero_is_true),
                            dataset_id=None, progress=_noop, preview_rows=limit)
@@ -251,27 +254,30 @@ def import_exam(path: str | Path, dataset: str, options: ImportOptions | None = 
     path = Path(path)
     name = display_name or path.name
     if not (dataset or "").strip():
-        raise InputError("name the exam dataset to import into")
+        raise InputError(_("name the exam dataset to import into"))
     found = store_datasets.find(dataset)
     if found and found["kind"] != "exam":
-        raise InputError(f"dataset {dataset!r} holds {found['kind']} records, not exam questions")
+        raise InputError(_("dataset {name} holds {kind} records, not exam questions").format(
+            name=repr(dataset), kind=found["kind"]))
     cur = db.cursor()
     try:
         p = _parse(path, options, display_name=name, dataset_id=found["id"] if found else None, progress=progress)
         if p.errors and not options.skip_invalid:
             summary = p.summary(dataset, 0)
-            err = WorkFailed(f"{len(p.errors)} invalid row{'s' if len(p.errors) != 1 else ''} of {p.total}; "
-                             f"nothing imported (first: {_where(p.errors[0])}{p.errors[0]['reason']}). "
-                             "Fix the file or the mapping, or import the valid rows with --skip-invalid",
-                             file=name)
+            err = WorkFailed(ngettext(
+                "{n} invalid row of {total}; nothing imported (first: {where}{reason}). Fix the file or the "
+                "mapping, or import the valid rows with --skip-invalid",
+                "{n} invalid rows of {total}; nothing imported (first: {where}{reason}). Fix the file or the "
+                "mapping, or import the valid rows with --skip-invalid", len(p.errors)).format(
+                n=len(p.errors), total=p.total, where=_where(p.errors[0]), reason=p.errors[0]["reason"]), file=name)
             err.summary = summary
             err.preview = p
             raise err
         if p.valid == 0:
-            err = WorkFailed("no valid rows to import", file=name)
+            err = WorkFailed(_("no valid rows to import"), file=name)
             err.summary = p.summary(dataset, 0)
             raise err
-        progress(0.8, "writing questions")
+        progress(0.8, _("writing questions"))
         sha = _sha256(path)
         with db.transaction() as tx:
             dataset_id = store_datasets.get_or_create(dataset, "exam", cur=tx)
@@ -281,7 +287,7 @@ def import_exam(path: str | Path, dataset: str, options: ImportOptions | None = 
                                           "zero_is_true": p.zero_is_true},
                                          p.total, p.valid, len(p.errors), p.errors)
             imported = sx.insert_questions(tx, dataset_id, import_id, name)
-        progress(1.0, "done")
+        progress(1.0, _("done"))
         summary = p.summary(dataset, imported)
         summary["_preview"] = p
         summary["_import_id"] = import_id
@@ -291,7 +297,9 @@ def import_exam(path: str | Path, dataset: str, options: ImportOptions | None = 
 
 
 def _where(e: dict) -> str:
-    return (f"sheet {e['sheet']} " if e.get("sheet") else "") + f"row {e['row']}: "
+    if e.get("sheet"):
+        return _("sheet {sheet} row {row}: ").format(sheet=e["sheet"], row=e["row"])
+    return _("row {row}: ").format(row=e["row"])
 
 
 def _sha256(path: Path) -> str | None:
@@ -320,14 +328,17 @@ def _safe(text) -> str:
 
 
 def upload_path(name: str, data: bytes) -> Path:
-    """Keep an uploaded file under the temp folder (named by its content) so it can be read by path."""
-    import tempfile
+    """Keep an uploaded file where a job of the server can read it: ``uploads/<content digest>/<its name>``
+    beside the database (the original name kept, so every message names the file the user chose)."""
+    from studio.core import settings
 
     digest = hashlib.sha256(data).hexdigest()[:20]
-    folder = Path(tempfile.gettempdir()) / "studio-uploads" / digest
+    folder = settings.path("db").resolve().parent / "uploads" / digest
     folder.mkdir(parents=True, exist_ok=True)
     safe = Path(name).name or "upload"
     path = folder / safe
     if not path.exists() or path.stat().st_size != len(data):
-        path.write_bytes(data)
+        tmp = folder / f".{safe}.part"
+        tmp.write_bytes(data)
+        tmp.replace(path)   # a reader never sees half a file
     return path

@@ -21,6 +21,7 @@ from typing import Any
 
 from studio.core import exam_rules as rules
 from studio.core.errors import InputError
+from studio.core.i18n import N_, _
 
 # key names, lower case without ``_ - space``: what marks a question object, and a container's name
 _ANSWER_KEY = re.compile(r"answer|答案|^(correct|correctoption|rightoption|key|target|solution)$")
@@ -47,7 +48,7 @@ def records(text: str, name: str) -> list[tuple[int, Any]]:
     if isinstance(data, dict):  # {"data": [...]} and the like: the first list of records
         data = next((v for v in data.values() if isinstance(v, list)), [data])
     if not isinstance(data, list):
-        raise InputError("JSON holds neither a list of questions nor an object", file=name)
+        raise InputError(_("the JSON holds neither a list of questions nor an object"), file=name)
     return list(enumerate(data, start=1))
 
 
@@ -56,8 +57,9 @@ def _json_lines(text: str, name: str, doc_err: json.JSONDecodeError) -> list[tup
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None or not _parses(lines[first]):
-        raise InputError(f"not valid JSON at line {doc_err.lineno}, column {doc_err.colno}: {doc_err.msg}"
-                         f"{_hint(text)}; nothing imported", file=name) from None
+        raise InputError(_("not valid JSON at line {line}, column {column}: {what}{hint}; nothing imported").format(
+            line=doc_err.lineno, column=doc_err.colno, what=_what(doc_err, text), hint=_hint(text)),
+            file=name) from None
     out = []
     for i, line in enumerate(lines, start=1):
         if not line.strip():
@@ -65,8 +67,9 @@ def _json_lines(text: str, name: str, doc_err: json.JSONDecodeError) -> list[tup
         try:
             out.append((i, json.loads(line)))
         except json.JSONDecodeError as err:
-            raise InputError(f"line {i} is not valid JSON (column {err.colno}: {err.msg}){_hint(line)}; "
-                             "nothing imported", file=name) from None
+            raise InputError(_("line {line} is not valid JSON (column {column}: {what}){hint}; nothing "
+                               "imported").format(line=i, column=err.colno, what=_what(err, line), hint=_hint(line)),
+                             file=name) from None
     return out
 
 
@@ -81,8 +84,30 @@ def _parses(line: str) -> bool:
 def _hint(text: str) -> str:
     """What a Python literal looks like to a JSON reader."""
     if re.search(r"[\[{,:]\s*'|\b(True|False|None)\b", text[:100_000]):
-        return " (a Python literal? JSON needs double quotes and true/false/null)"
+        return _(" (a Python literal? JSON needs double quotes and true/false/null)")
     return ""
+
+
+# the JSON reader's words -> ours (first match of its message's start)
+_WHAT = (
+    ("Expecting value", N_("a value is missing")),
+    ("Expecting property name", N_("a key must be a text in double quotes")),
+    ("Expecting ',' delimiter", N_("a comma is missing")),
+    ("Expecting ':' delimiter", N_("a colon is missing after a key")),
+    ("Unterminated string", N_("a text is not closed by a double quote")),
+    ("Invalid control character", N_("a text holds a line break or tab (write it as \\n or \\t)")),
+    ("Invalid \\escape", N_("a backslash that starts no escape (write \\\\ for a backslash)")),
+    ("Extra data", N_("more text after the end of the JSON (several documents? write one object per line)")),
+)
+
+
+def _what(err: json.JSONDecodeError, text: str) -> str:
+    """What is wrong where the JSON reader stopped, in the user's words (a text cut short says so)."""
+    ends_in_a_string = err.msg.startswith("Unterminated string") and '"' not in text[err.pos + 1:]
+    if err.pos >= len(text.rstrip()) or ends_in_a_string:
+        return _("the text ends in the middle (a file cut short?)")
+    return next((_(ours) for theirs, ours in _WHAT if err.msg.startswith(theirs)),
+                _("unexpected character {char!r}").format(char=text[err.pos:err.pos + 1]))
 
 
 def _norm(key) -> str:

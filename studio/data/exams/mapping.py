@@ -24,15 +24,16 @@ from __future__ import annotations
 import re
 
 from studio.core.errors import InputError
+from studio.core.i18n import _
 from studio.data.exams.column_content import (JUDGE_WORDS, TYPE_WORDS, column_stats, detect_stem_options,
                                               infer_from_content, ordinal_answers, samples, unread_columns)
 from studio.data.exams.column_map import (ANSWER_SEP, Mapping, apply_overrides, parse_header_rows, parse_map_args,
                                           resolve_column, resolve_columns)
-from studio.data.exams.header_words import (FIELD_HELP, FIELDS, LETTERS, SYNONYMS, ORDINAL_WORDS, fold,
-                                            header_field, header_kind, type_legend)
+from studio.data.exams.header_words import (FIELD_HELP, FIELDS, LETTERS, ORDINAL_WORDS, SYNONYMS, field_label,
+                                            field_name, fold, header_field, header_kind, type_legend)
 
 __all__ = ["ANSWER_SEP", "FIELDS", "FIELD_HELP", "HEADER_SEARCH_ROWS", "JUDGE_WORDS", "LETTERS", "Mapping", "SYNONYMS",
-           "TYPE_WORDS", "apply_overrides", "detect", "header_field", "header_kind", "infer_from_content",
+           "TYPE_WORDS", "apply_overrides", "detect", "field_label", "field_name", "header_field", "header_kind", "infer_from_content",
            "ordinal_answers", "parse_header_rows", "parse_map_args", "resolve_column", "resolve_columns", "samples",
            "type_legend", "unread_columns"]
 
@@ -48,9 +49,10 @@ def detect(rows: list[tuple[int, list[str | None]]], ncols: int, *, no_header: b
     if header_row:
         chosen = [(r, cells) for r, cells in rows if r == header_row]
         if not chosen:
-            raise InputError(f"row {header_row} is empty or past the first rows: choose another header row")
+            raise InputError(_("row {row} is empty or past the first rows: choose another header row").format(
+                row=header_row))
         m = _from_header(rows, ncols, *chosen[0])
-        m.why.setdefault("_header", f"row {header_row} chosen")
+        m.why.setdefault("_header", _("row {row} chosen").format(row=header_row))
         return m
     if header is not False and not no_header:
         widest = 0
@@ -92,10 +94,10 @@ def _from_header(rows, ncols: int, row_no: int, cells: list[str | None]) -> Mapp
     for f, cols in candidates.items():
         col = _best(f, cols, stats, m)
         m.fields[f] = col
-        m.why[f] = f"header {headers[col]!r}"
+        m.why[f] = _("header {header}").format(header=repr(headers[col]))
         if f == "answer" and ORDINAL_WORDS.search(fold(headers[col])):
             m.answer_ordinal = True
-            m.why[f] += " (an option ordinal: 1 = A)"
+            m.why[f] = _("{why} (an option ordinal: 1 = A)").format(why=m.why[f])
         if f == "type":
             m.type_codes = type_legend(headers[col])
     _answer_parts(m, parts, stats)
@@ -116,13 +118,18 @@ def _best(f: str, cols: list[int], stats: list[dict], m: Mapping) -> int:
     else:
         best = max(cols, key=lambda c: (stats[c]["filled"], -c))
     others = [c for c in cols if c != best]
-    m.notes.append(f"{len(cols)} columns are named as {f}: column {best + 1} chosen by its content"
-                   + (f" (column {', '.join(str(c + 1) for c in others)} not read as {f})" if others else ""))
+    note = _("{n} columns are named as {field}: column {best} chosen by its content").format(
+        n=len(cols), field=field_name(f), best=best + 1)
+    if others:
+        note = _("{note} (column {others} not read as {field})").format(
+            note=note, others=", ".join(str(c + 1) for c in others), field=field_name(f))
+    m.notes.append(note)
     if f == "question":
         for c in others:  # a second 'question' column of short repeated values is a category
             if stats[c]["filled"] > 0 and stats[c]["distinct"] <= 0.5 and stats[c]["avg_len"] <= 12:
                 m.fields.setdefault("subject", c)
-                m.why.setdefault("subject", f"header {m.headers[c]!r} holds short repeated values: a category")
+                m.why.setdefault("subject", _("header {header} holds short repeated values: a category").format(
+                    header=repr(m.headers[c])))
     return best
 
 
@@ -137,17 +144,20 @@ def _answer_parts(m: Mapping, parts: list[int], stats: list[dict]) -> None:
         if not any(l in m.fields for l in LETTERS) and "options" not in m.fields:
             for l, c in zip(free, parts):
                 m.fields[l] = c
-                m.why[l] = f"header {m.headers[c]!r}: an option (column {answer + 1} holds the answer)"
+                m.why[l] = _("header {header}: an option (column {answer} holds the answer)").format(
+                    header=repr(m.headers[c]), answer=answer + 1)
         return
     # every part, filled in the first rows or not: a later row may fill one more blank
     m.answers = list(parts) if len(parts) > 1 else []
     m.fields["answer"] = parts[0]
     names = [repr(m.headers[c]) for c in parts]
-    m.why["answer"] = ("headers " + (f"{names[0]}…{names[-1]}" if len(names) > 2 else ", ".join(names))
-                       + (": joined in order" if len(parts) > 1 else ""))
+    named = f"{names[0]}…{names[-1]}" if len(names) > 2 else ", ".join(names)
+    m.why["answer"] = (_("headers {names}: joined in order") if len(parts) > 1 else _("headers {names}")).format(
+        names=named)
     if answer is not None and answer not in parts:
-        m.notes.append(f"column {answer + 1} ({m.headers[answer]}) is named as the answer but is empty: "
-                       f"the answer is read from columns {parts[0] + 1}-{parts[-1] + 1}")
+        m.notes.append(_("column {column} ({header}) is named as the answer but is empty: the answer is read from "
+                         "columns {first}-{last}").format(column=answer + 1, header=m.headers[answer],
+                                                          first=parts[0] + 1, last=parts[-1] + 1))
 
 
 def _confirm_by_content(m: Mapping, stats: list[dict], ncols: int) -> None:
@@ -158,7 +168,8 @@ def _confirm_by_content(m: Mapping, stats: list[dict], ncols: int) -> None:
         del m.fields["type"]
         m.why.pop("type", None)
         m.type_codes = {}
-        m.notes.append(f"column {t + 1} ({m.headers[t]}) is named as the type but holds long text: not read as the type")
+        m.notes.append(_("column {column} ({header}) is named as the type but holds long text: not read as the "
+                         "type").format(column=t + 1, header=m.headers[t]))
     q = m.fields.get("question")
     if q is None or stats[q]["filled"] == 0:
         return
@@ -168,13 +179,16 @@ def _confirm_by_content(m: Mapping, stats: list[dict], ncols: int) -> None:
     if (better is not None and stats[q]["avg_len"] <= 12 and stats[q]["distinct"] <= 0.5
             and stats[better]["avg_len"] >= 2 * max(stats[q]["avg_len"], 4) and stats[better]["distinct"] >= 0.5):
         m.fields["question"] = better
-        m.why["question"] = f"content: the longest varied text ({m.headers[better]!r})"
-        m.notes.append(f"column {q + 1} ({m.headers[q]}) is named as the question but holds short repeated values: "
-                       f"column {better + 1} ({m.headers[better]}) read as the question"
-                       + ("" if "subject" in m.fields else f", column {q + 1} as the subject"))
+        m.why["question"] = _("content: the longest varied text ({header})").format(header=repr(m.headers[better]))
+        note = _("column {column} ({header}) is named as the question but holds short repeated values: column "
+                 "{better} ({better_header}) read as the question").format(
+            column=q + 1, header=m.headers[q], better=better + 1, better_header=m.headers[better])
+        if "subject" not in m.fields:
+            note = _("{note}, column {column} as the subject").format(note=note, column=q + 1)
+        m.notes.append(note)
         if "subject" not in m.fields:
             m.fields["subject"] = q
-            m.why["subject"] = f"content: short repeated values ({m.headers[q]!r})"
+            m.why["subject"] = _("content: short repeated values ({header})").format(header=repr(m.headers[q]))
 
 
 def _fill_question(m: Mapping, rows, ncols, stats=None) -> None:
@@ -187,4 +201,4 @@ def _fill_question(m: Mapping, rows, ncols, stats=None) -> None:
     if free:
         q = max(free, key=lambda c: stats[c]["avg_len"])
         m.fields["question"] = q
-        m.why["question"] = "content: the longest text column"
+        m.why["question"] = _("content: the longest text column")

@@ -17,8 +17,10 @@ import zipfile
 from pathlib import Path
 
 from studio.core.errors import InputError
+from studio.core.i18n import _
 from studio.data.exams import textbank
-from studio.data.exams.sheets import MAX_CELL_CHARS, Sheet, Workbook, check_cells, short_error
+from studio.data.exams.damaged import OLE2_MAGIC, is_panic, workbook_error
+from studio.data.exams.sheets import MAX_CELL_CHARS, Sheet, Workbook, check_cells
 from studio.data.exams.spreadsheets import OPENPYXL_MAX_BYTES, general_number, read_calamine, read_xlsx
 from studio.data.exams.text_tables import FAST_PATH_BYTES, SNIFF_BYTES, detect_encoding, read_text_table
 
@@ -33,16 +35,16 @@ def read(path: str | Path, *, sheets: list[str] | None = None, display_name: str
     path = Path(path)
     name = display_name or path.name
     if not path.exists():
-        raise InputError("no such file", file=name)
+        raise InputError(_("no such file"), file=name)
     if path.is_dir():
-        raise InputError("is a folder, not a file", file=name)
+        raise InputError(_("is a folder, not a file"), file=name)
     size = path.stat().st_size
     if size == 0:
-        raise InputError("the file is empty (0 bytes)", file=name)
+        raise InputError(_("the file is empty (0 bytes)"), file=name)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise InputError(f"unsupported file type {suffix or '(none)'}; use one of "
-                         ".xlsx .xls .csv .tsv .txt .json .jsonl .docx .md", file=name)
+        raise InputError(_("unsupported file type {suffix}; use one of .xlsx .xls .csv .tsv .txt .json .jsonl "
+                           ".docx .md").format(suffix=suffix or _("(none)")), file=name)
     kind = sniff_kind(path, suffix, name)  # by content: a legacy .xls saved as .xlsx is still read
     if kind == "xlsx":
         book = read_xlsx(path, name, size)
@@ -62,13 +64,10 @@ def read(path: str | Path, *, sheets: list[str] | None = None, display_name: str
         known = [s.name for s in book.sheets]
         missing = [s for s in sheets if s not in known]
         if missing:
-            raise InputError(f"no sheet named {', '.join(map(repr, missing))} (sheets: {', '.join(known)})",
-                             file=name)
+            raise InputError(_("no sheet named {missing} (sheets: {known})").format(
+                missing=", ".join(map(repr, missing)), known=", ".join(known)), file=name)
         book.sheets = [s for s in book.sheets if s.name in sheets]
     return book
-
-
-OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"   # legacy binary Excel (BIFF in an OLE2 container)
 
 
 def sniff_kind(path: Path, suffix: str, name: str) -> str:
@@ -93,16 +92,16 @@ def sniff_kind(path: Path, suffix: str, name: str) -> str:
         with open(path, "rb") as f:
             start = f.read(4096).lstrip().lower()
         if start.startswith((b"<html", b"<!doctype", b"<table", b"<?xml")) or b"<table" in start:
-            raise InputError("an HTML or XML page saved as .xls, not a workbook: open it in Excel or WPS and save it "
-                             "as .xlsx", file=name)
+            raise InputError(_("an HTML or XML page saved as .xls, not a workbook: open it in Excel or WPS and save "
+                               "it as .xlsx"), file=name)
         if b"\x00" in start:
-            raise InputError("not a readable .xls workbook (neither legacy Excel nor a text table)", file=name)
+            raise InputError(_("not a readable .xls workbook (neither legacy Excel nor a text table)"), file=name)
         return "text"
     return "json" if suffix in (".json", ".jsonl") else "csv"
 
 
-def sheet_names(path: str | Path) -> list[str]:
-    """The sheet names of a workbook (one unnamed sheet for text files)."""
+def sheet_names(path: str | Path, display_name: str | None = None) -> list[str]:
+    """The sheet names of a workbook (one unnamed sheet for text files); errors name ``display_name``."""
     path = Path(path)
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls") and path.exists() and path.stat().st_size \
             and sniff_kind(path, path.suffix.lower(), path.name) in ("xls", "xlsx"):
@@ -111,8 +110,11 @@ def sheet_names(path: str | Path) -> list[str]:
 
             with open(path, "rb") as f:
                 return list(CalamineWorkbook.from_filelike(f).sheet_names)
-        except Exception as err:  # noqa: BLE001 - any reader failure is a bad file
-            raise InputError(f"not a readable workbook ({short_error(err)})", file=path.name) from None
+        except BaseException as err:  # any reader failure (a panic too) is a bad file: say which way
+            if not (isinstance(err, Exception) or is_panic(err)):
+                raise
+            raise workbook_error(path, display_name or path.name,
+                                 sniff_kind(path, path.suffix.lower(), path.name)) from None
     return [""]
 
 
@@ -123,26 +125,28 @@ def _read_json(path: Path, name: str) -> Workbook:
     try:
         text = path.read_bytes().decode(encoding)
     except UnicodeDecodeError as err:
-        raise InputError(f"not valid {encoding} text at byte {err.start}", file=name) from None
+        raise InputError(_("not valid {encoding} text at byte {at} (a file cut short, or mixed encodings?)").format(
+            encoding=encoding, at=err.start), file=name) from None
     text = text.lstrip("\ufeff")
     if not text.strip():
-        raise InputError("the file holds no text", file=name)
+        raise InputError(_("the file holds no text"), file=name)
     from studio.data.exams import jsonbank  # questions at any depth, JSON Lines, errors with line and column
 
     records = jsonbank.records(text, name)
     keys: list[str] = []
-    for _, r in records:
+    for _unused, r in records:
         if not isinstance(r, dict):
             continue
         for k in r:
             if k not in keys:
                 keys.append(k)
     if not keys:
-        raise InputError("no JSON objects with fields found", file=name)
+        raise InputError(_("no JSON objects with fields found (the file holds no questions)"), file=name)
     rows = [(0, list(keys))]
     for i, r in records:
         if not isinstance(r, dict):
-            raise InputError("not a JSON object", file=name, row=i)
+            raise InputError(_("not a JSON object: a question is written as {\"question\": …, \"answer\": …}"),
+                             file=name, row=i)
         rows.append((i, [_json_text(r.get(k)) for k in keys]))
     check_cells(rows, name, None)
     return Workbook(name, "json", encoding, [Sheet("", len(keys), rows, header=True)])

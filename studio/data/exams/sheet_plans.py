@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from store import exam_cells as xc
 from studio.core import exam_rules as rules
 from studio.core.errors import InputError
+from studio.core.i18n import _
 from studio.data.exams import mapping as mp
 from studio.data.exams import read as rd
 
@@ -37,6 +38,15 @@ class ImportOptions:
             out["header_rows"] = self.header_rows
         return out
 
+    @classmethod
+    def from_json(cls, data: dict | None) -> "ImportOptions":
+        """The options ``to_json`` wrote (a job's arguments)."""
+        data = data or {}
+        return cls(sheets=data.get("sheets"), no_header=bool(data.get("no_header")),
+                   overrides={k: dict(v) for k, v in (data.get("map") or {}).items()},
+                   zero_is_true=data.get("zero_is_true"), skip_invalid=bool(data.get("skip_invalid")),
+                   header_rows={k: int(v) for k, v in (data.get("header_rows") or {}).items()})
+
 
 @dataclass
 class SheetPlan:
@@ -58,7 +68,7 @@ class SheetPlan:
     def choice_label(self, col: int) -> str:
         """A column as a person picks it: number, header text and a sample value."""
         sample = self.samples[col] if col < len(self.samples) else ""
-        return self.mapping.column_label(col) + (f" · e.g. {sample}" if sample else "")
+        return self.mapping.column_label(col) + (_(" · e.g. {sample}").format(sample=sample) if sample else "")
 
 
 def plan_sheets(cur, book: rd.Workbook, options: ImportOptions) -> tuple[list[SheetPlan], list[str]]:
@@ -86,24 +96,27 @@ def plan_sheets(cur, book: rd.Workbook, options: ImportOptions) -> tuple[list[Sh
             unmapped |= set(detected.answers)
         unmapped |= set(m.skip)
         after = m.header_row or 0
-        n = sum(1 for r, _ in s.rows if r > after) if s.rows else xc.raw_count(cur, s.name, after)
+        n = sum(1 for r, _unused in s.rows if r > after) if s.rows else xc.raw_count(cur, s.name, after)
         p = SheetPlan(s.name, s.ncols, n, m, head[:8],
                       mp.samples(head, s.ncols, m.header_row), unread=mp.unread_columns(m, head, s.ncols, unmapped),
                       ordinal=mp.ordinal_answers(m, head))
         p.type_source = _type_source(p)
         plans.append(p)
     if not plans or all(p.rows == 0 for p in plans):
-        raise InputError("no questions found (the file holds no data rows)", file=book.file)
+        if any(p.mapping.header_row is not None for p in plans):
+            raise InputError(_("the file has a header but no rows: no questions found below it"), file=book.file)
+        raise InputError(_("no questions found (the file holds no data rows)"), file=book.file)
     skipped = []
     if len(plans) > 1 and any(_is_bank(p) for p in plans):
         for p in [p for p in plans if not _is_bank(p) and p.mapping.detected != "user"]:
             plans.remove(p)
-            skipped.append(f"sheet {p.name}: skipped, not a question bank (no question with options or answers "
-                           f"found in its {p.rows} rows; map its columns to import it)")
+            skipped.append(_("sheet {sheet}: skipped, not a question bank (no question with options or answers "
+                             "found in its {rows} rows; map its columns to import it)").format(sheet=p.name, rows=p.rows))
     for p in plans:
         if "question" not in p.mapping.fields:
-            raise InputError("no question column found; map one (the page's column mapping, or --map question=COLUMN) "
-                             f"(columns: {', '.join(p.columns())})", file=book.file, sheet=p.name or None)
+            raise InputError(_("no question column found; map one (the page's column mapping, or --map "
+                               "question=COLUMN) (columns: {columns})").format(columns=", ".join(p.columns())),
+                             file=book.file, sheet=p.name or None)
     return plans, skipped
 
 
@@ -141,52 +154,61 @@ def _type_source(p: SheetPlan) -> str:
     sheet_type = rules.stated_type(p.name) if p.name else None
     parts = []
     if "type" in m.fields:
-        parts.append(f"column {m.column_label(m.fields['type'])}")
+        parts.append(_("column {column}").format(column=m.column_label(m.fields["type"])))
         if m.type_codes:
-            parts.append("codes read by the legend in its header: "
-                         + ", ".join(f"{k} = {v}" for k, v in m.type_codes.items()))
+            parts.append(_("codes read by the legend in its header: {codes}").format(codes=_codes(m.type_codes)))
     if sheet_type:
-        parts.append(f"the sheet's name {p.name!r} ({sheet_type})" + (" where the column is blank" if parts else ""))
+        named = _("the sheet's name {name} ({type})").format(name=repr(p.name), type=rules.type_word(sheet_type))
+        parts.append(_("{source} where the column is blank").format(source=named) if parts else named)
     if not parts:
-        return "inferred from each row's options and answer"
-    return "; ".join(parts) + "; rows without a recognisable type: inferred from options and answer"
+        return _("inferred from each row's options and answer")
+    return _("{sources}; rows without a recognisable type: inferred from options and answer").format(
+        sources="; ".join(parts))
+
+
+def _codes(codes: dict[str, str]) -> str:
+    return ", ".join(f"{k} = {rules.type_word(v)}" for k, v in codes.items())
 
 
 def reading_notes(plans: list[SheetPlan], codes: dict[str, str], judge_01: bool, zero_is_true: bool) -> list[str]:
     """What the user should know about how the file was read."""
     notes = []
     for p in plans:
-        where = f"sheet {p.name}: " if p.name else ""
-        if p.mapping.header_row is None:
-            notes.append(f"{where}no header row: columns inferred from their content")
-        elif p.mapping.header_row > 1:
-            notes.append(f"{where}header in row {p.mapping.header_row}: the rows above it are not questions")
-        for note in p.mapping.notes:
-            notes.append(where + note)
-        if len(p.mapping.answers) > 1:
-            notes.append(f"{where}the answer is joined from {len(p.mapping.answers)} columns, in order: "
-                         + ", ".join(p.mapping.column_label(c) for c in p.mapping.answers))
-        if p.ordinal:
-            notes.append(f"{where}answers are option ordinals: 1 = A, 2 = B, …")
-        if p.mapping.type_codes:
-            notes.append(f"{where}type codes from the legend in the type header: "
-                         + ", ".join(f"{k} = {v}" for k, v in p.mapping.type_codes.items()))
-        for col, looks in p.unread:
-            notes.append(f"{where}column {p.mapping.column_label(col)} {looks} and holds data but is not mapped: "
-                         "its rows are not valid until it is mapped (or left out on purpose)")
-        if "answer" not in p.mapping.fields:
-            notes.append(f"{where}no answer column found: every row is rejected until one is mapped (the page's column "
-                         "mapping, or --map answer=COLUMN; a bank whose first option is correct maps answer to "
-                         "the first option's column)")
-        if p.mapping.options_in_question == "&":
-            notes.append(f"{where}options are joined to the question with '&'")
-        elif p.mapping.options_in_question:
-            notes.append(f"{where}options are written inside the question cell (A. … B. …)")
+        notes += [(_("sheet {sheet}: {note}").format(sheet=p.name, note=n) if p.name else n) for n in _sheet_notes(p)]
     if codes:
-        notes.append("type codes read from content: " + ", ".join(f"{k} = {v}" for k, v in codes.items()))
+        notes.append(_("type codes read from content: {codes}").format(codes=_codes(codes)))
     if judge_01:
-        notes.append("judge answers use 0/1: read as " + ("0 = 正确, 1 = 错误" if zero_is_true else "1 = 正确, 0 = 错误")
-                     + " (change it with the page's 0/1 judge setting, or --judge-01)")
+        notes.append(_("judge answers use 0/1: read as {reading} (change it with the page's 0/1 judge setting, or "
+                       "--judge-01)").format(reading="0 = 正确, 1 = 错误" if zero_is_true else "1 = 正确, 0 = 错误"))
+    return notes
+
+
+def _sheet_notes(p: SheetPlan) -> list[str]:
+    m = p.mapping
+    notes = []
+    if m.header_row is None:
+        notes.append(_("no header row: columns inferred from their content"))
+    elif m.header_row > 1:
+        notes.append(_("header in row {row}: the rows above it are not questions").format(row=m.header_row))
+    notes += m.notes
+    if len(m.answers) > 1:
+        notes.append(_("the answer is joined from {n} columns, in order: {columns}").format(
+            n=len(m.answers), columns=", ".join(m.column_label(c) for c in m.answers)))
+    if p.ordinal:
+        notes.append(_("answers are option ordinals: 1 = A, 2 = B, …"))
+    if m.type_codes:
+        notes.append(_("type codes from the legend in the type header: {codes}").format(codes=_codes(m.type_codes)))
+    for col, looks in p.unread:
+        notes.append(_("column {column} {looks} and holds data but is not mapped: its rows are not valid until it "
+                       "is mapped (or left out on purpose)").format(column=m.column_label(col), looks=looks))
+    if "answer" not in m.fields:
+        notes.append(_("no answer column found: every row is rejected until one is mapped (the page's column "
+                       "mapping, or --map answer=COLUMN; a bank whose first option is correct maps answer to the "
+                       "first option's column)"))
+    if m.options_in_question == "&":
+        notes.append(_("options are joined to the question with '&'"))
+    elif m.options_in_question:
+        notes.append(_("options are written inside the question cell (A. … B. …)"))
     return notes
 
 

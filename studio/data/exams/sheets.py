@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 
 from studio.core.errors import InputError
+from studio.core.i18n import _
 
 MAX_CELL_CHARS = 100_000                # a cell longer than this is not a question: refuse the file
 
@@ -45,10 +46,6 @@ def check_cells(rows, name: str, sheet: str | None) -> None:
     for row_no, cells in rows:
         for c in cells:
             if c is not None and len(c) > MAX_CELL_CHARS:
-                raise InputError(f"a cell of {len(c):,} characters (over {MAX_CELL_CHARS:,}): "
-                                 "not an exam bank, or a broken file", file=name, sheet=sheet or None, row=row_no)
-
-
-def short_error(err: Exception) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text[:200]
+                raise InputError(_("a cell of {n:,} characters (over {limit:,}): not an exam bank, or a broken "
+                                   "file").format(n=len(c), limit=MAX_CELL_CHARS), file=name, sheet=sheet or None,
+                                 row=row_no)

@@ -11,23 +11,23 @@ import zipfile
 from pathlib import Path
 
 from studio.core.errors import InputError
-from studio.data.exams.sheets import Sheet, Workbook, check_cells, short_error
+from studio.data.exams.damaged import is_panic, workbook_error
+from studio.data.exams.sheets import Sheet, Workbook, check_cells
 
 OPENPYXL_MAX_BYTES = 8 * 1024 * 1024   # above this, calamine (about 7x faster, no number formats)
 
 
 def read_xlsx(path: Path, name: str, size: int) -> Workbook:
     if not zipfile.is_zipfile(path):
-        raise InputError("not a valid .xlsx workbook (the file is not a zip archive: "
-                         "a different format renamed .xlsx?)", file=name)
+        raise workbook_error(path, name, "xlsx")
     if size > OPENPYXL_MAX_BYTES:
         return read_calamine(path, name, "xlsx")
     import openpyxl
 
     try:
         wb = openpyxl.load_workbook(path, data_only=True, read_only=False)
-    except Exception as err:  # noqa: BLE001
-        raise InputError(f"not a readable .xlsx workbook ({short_error(err)})", file=name) from None
+    except Exception:  # noqa: BLE001 - any reader failure is a broken file: say which way, in our words
+        raise workbook_error(path, name, "xlsx") from None
     out = []
     try:
         for ws in wb.worksheets:
@@ -69,8 +69,10 @@ def read_calamine(path: Path, name: str, kind: str) -> Workbook:
             out.append(Sheet(sheet_name, ncols, rows))
     except InputError:
         raise
-    except Exception as err:  # noqa: BLE001
-        raise InputError(f"not a readable .{kind} workbook ({short_error(err)})", file=name) from None
+    except BaseException as err:  # a broken file may make the reader panic (a BaseException): our words
+        if not (isinstance(err, Exception) or is_panic(err)):
+            raise
+        raise workbook_error(path, name, kind) from None
     return Workbook(name, kind, None, out)
 
 

@@ -10,13 +10,14 @@ import re
 
 from studio.core import exam_rules as rules
 from studio.core.errors import InputError
+from studio.core.i18n import N_, _
 
 TYPE_CELL = {"single": "单选题", "multi": "多选题", "judge": "判断题", "blank": "填空题", "open": "问答题",
              "choice": "选择题"}
 CHOICE_CELLS = (TYPE_CELL["single"], TYPE_CELL["multi"], TYPE_CELL["choice"])
-NOT_A_BANK = ("neither a table nor a question list: a .txt exam bank is either a table (one question per "
-              "line, fields separated by tabs or commas, as in a .csv) or a question list (numbered questions "
-              "`1、…`, options on lines starting `A、` / `A.` / `(A)`, answers on `答案：B` lines)")
+NOT_A_BANK = N_("neither a table nor a question list: a .txt exam bank is either a table (one question per "
+                "line, fields separated by tabs or commas, as in a .csv) or a question list (numbered questions "
+                "`1、…`, options on lines starting `A、` / `A.` / `(A)`, answers on `答案：B` lines)")
 
 _CN_DIGITS = "一二三四五六七八九十"
 FULL_LETTERS = str.maketrans("ＡＢＣＤＥＦＧＨ", "ABCDEFGH")
@@ -178,7 +179,7 @@ def text_layout(text: str, name: str = "") -> str:
         return "table"
     if bank:
         return "bank"
-    raise InputError(NOT_A_BANK, file=name)
+    raise InputError(_(NOT_A_BANK), file=name)
 
 
 def split_lines(text: str) -> list[str]:

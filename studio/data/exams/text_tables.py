@@ -12,7 +12,8 @@ from pathlib import Path
 
 from studio.core import textio
 from studio.core.errors import InputError
-from studio.data.exams.sheets import Sheet, Workbook, check_cells, short_error
+from studio.core.i18n import N_, _
+from studio.data.exams.sheets import Sheet, Workbook, check_cells
 
 SNIFF_BYTES = textio.SNIFF_BYTES
 csv.field_size_limit(1 << 27)  # long cells are refused by MAX_CELL_CHARS with a clear message, not by csv
@@ -49,7 +50,7 @@ def read_text_table(path: Path, name: str, delimiter: str | None) -> Workbook:
         head = f.read(SNIFF_BYTES)
     head_text = head.decode(encoding if encoding != "utf-8-sig" else "utf-8-sig", errors="ignore")
     if not head_text.strip():
-        raise InputError("the file holds no text", file=name)
+        raise InputError(_("the file holds no text"), file=name)
     delimiter = delimiter or _sniff_delimiter(head_text)
     quote = _sniff_quote(head_text, delimiter)
     if size > FAST_PATH_BYTES:
@@ -64,7 +65,8 @@ def read_text_table(path: Path, name: str, delimiter: str | None) -> Workbook:
     try:
         text = path.read_bytes().decode(encoding)
     except UnicodeDecodeError as err:
-        raise InputError(f"not valid {encoding} text at byte {err.start}", file=name) from None
+        raise InputError(_("not valid {encoding} text at byte {at} (a file cut short, or mixed encodings?)").format(
+            encoding=encoding, at=err.start), file=name) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     rows, ncols, widths = [], 0, []
@@ -80,19 +82,32 @@ def read_text_table(path: Path, name: str, delimiter: str | None) -> Workbook:
                 rows.append((i, cells, reader.line_num))
                 ncols = max(ncols, len(cells))
     except csv.Error as err:
-        raise InputError(f"malformed CSV at line {reader.line_num}: {err}", file=name) from None
+        raise _csv_error(err, reader.line_num, name) from None
     # the table's width: what most of the first rows have (a title line above the header has fewer)
     header_fields = _usual_width(widths)
-    which = "the first row has" if widths and widths[0] == header_fields else "most rows have"
+    which = N_("the first row has") if widths and widths[0] == header_fields else N_("most rows have")
     for i, cells, line in rows:
         if len(cells) > header_fields:
-            raise InputError(f"line {line} has {len(cells)} fields where {which} {header_fields} "
-                             "(an unquoted delimiter inside a cell?); fix the file or quote that cell",
-                             file=name)
-    plain = [(i, cells) for i, cells, _ in rows]
+            raise InputError(_("line {line} has {found} fields where {which} {ncols} (an unquoted delimiter "
+                               "inside a cell?); fix the file or quote that cell").format(
+                line=line, found=len(cells), which=_(which), ncols=header_fields), file=name)
+    plain = [(i, cells) for i, cells, _unused in rows]
     check_cells(plain, name, None)
     return Workbook(name, "csv", encoding, [Sheet("", ncols, plain, delimiter=delimiter, encoding=encoding,
                                                   quote=quote)])
+
+
+def _csv_error(err: csv.Error, line: int, name: str) -> InputError:
+    """Python's CSV reader refusing a line, in the user's words."""
+    text = str(err).lower()
+    if "nul" in text:
+        return InputError(_("line {line} holds NUL bytes: not a text table (a binary file renamed?)").format(line=line),
+                          file=name)
+    if "field larger" in text:
+        return InputError(_("line {line} holds a cell over 128 MB: not an exam bank, or a broken file").format(
+            line=line), file=name)
+    return InputError(_("line {line} cannot be read as a row of the table (a stray quote mark?)").format(line=line),
+                      file=name)
 
 
 def _usual_width(widths: list[int]) -> int:
@@ -124,9 +139,10 @@ def _transcode(path: Path, encoding: str, name: str) -> str:
         with open(path, "r", encoding=encoding, newline="") as src, os.fdopen(fd, "w", encoding="utf-8", newline="") as dst:
             while chunk := src.read(1 << 22):
                 dst.write(chunk)
-    except UnicodeDecodeError as err:
+    except UnicodeDecodeError:
         os.unlink(out)
-        raise InputError(f"not valid {encoding} text ({short_error(err)})", file=name) from None
+        raise InputError(_("not valid {encoding} text past the start of the file (a file cut short, or mixed "
+                           "encodings?)").format(encoding=encoding), file=name) from None
     return out
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from studio.core import exam_rules as rules
 from studio.core import textio
 from studio.core.errors import InputError
+from studio.core.i18n import N_, _
+from studio.data.exams.damaged import word_error
 from studio.data.exams.docx_numbering import docx_lines as _docx_lines
 from studio.data.exams.docx_numbering import docx_tables
 from studio.data.exams.question_assembly import HEADER, Question, bank_sheet, finish, parse_lines
@@ -33,8 +35,8 @@ __all__ = ["ANSWER", "CHOICE_CELLS", "EXPLANATION", "HEADER", "HEADING", "JUDGE_
            "read_docx", "read_text", "reshape", "split_answer", "split_options", "text_layout"]
 
 SUFFIXES = (".docx", ".md", ".markdown")   # always read here; a .txt only when it is not a table
-NO_QUESTIONS = ("no questions found: number the questions (`1、…` or Word numbering), start option lines with "
-                "`A、` / `A.` / `(A)` and give answers on `答案：B` lines")
+NO_QUESTIONS = N_("no questions found: number the questions (`1、…` or Word numbering), start option lines with "
+                  "`A、` / `A.` / `(A)` and give answers on `答案：B` lines")
 
 
 def is_text_bank(path: Path, name: str) -> bool:
@@ -58,12 +60,12 @@ def read_text(path: Path, name: str, kind: str) -> Workbook:
     text, encoding = textio.decode(path.read_bytes(), name)
     text = text.lstrip("\ufeff")
     if not text.strip(rules.WS):
-        raise InputError("the file holds no text", file=name)
+        raise InputError(_("the file holds no text"), file=name)
     lines = list(enumerate(split_lines(text), start=1))
     if kind == "md":
         table = _pipe_table(lines)
         lines = [(no, _unmark(t)) for no, t in lines]
-        in_table = {r for r, _ in table.rows} if table else set()
+        in_table = {r for r, _unused in table.rows} if table else set()
         if table and not looks_like_bank([t for no, t in lines if no not in in_table]):
             return Workbook(name, "md", encoding, [table])   # a table of questions, not a table inside one
     sheet = bank_sheet(lines)
@@ -73,7 +75,7 @@ def read_text(path: Path, name: str, kind: str) -> Workbook:
 
 def _require_questions(sheet: Sheet, name: str) -> None:
     if len(sheet.rows) <= 1:
-        raise InputError(NO_QUESTIONS, file=name)
+        raise InputError(_(NO_QUESTIONS), file=name)
 
 
 def _unmark(line: str) -> str:
@@ -99,7 +101,7 @@ def _pipe_table(lines: list[tuple[int, str]]) -> Sheet | None:
             seen_rule = True
             continue
         rows.append((no, cells))
-    ncols = max((len(c) for _, c in rows), default=0)
+    ncols = max((len(c) for _unused, c in rows), default=0)
     return Sheet("", ncols, rows) if seen_rule and len(rows) >= 2 else None
 
 
@@ -110,8 +112,8 @@ def read_docx(path: Path, name: str) -> Workbook:
 
     try:
         document = docx.Document(str(path))
-    except Exception as err:  # noqa: BLE001 - python-docx raises several types for a broken package
-        raise InputError(f"not a readable .docx file ({type(err).__name__}: {str(err)[:120]})", file=name) from None
+    except Exception:  # noqa: BLE001 - python-docx raises several types for a broken package: say which way
+        raise word_error(path, name) from None
     sheet = bank_sheet(list(_docx_lines(document)))
     if len(sheet.rows) <= 1 and document.tables:
         return Workbook(name, "docx", None, docx_tables(document))   # a bank kept as a Word table
@@ -128,7 +130,7 @@ def looks_pasted(sheet: Sheet) -> bool:
         return False
     sample = sheet.rows[:500]
     option_rows = question_rows = 0
-    for _, cells in sample:
+    for _unused, cells in sample:
         filled = [c for c in cells if c]
         if filled and all(OPTION_START.match(c) for c in filled):
             option_rows += 1
