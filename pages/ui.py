@@ -41,10 +41,20 @@ def chosen_language() -> str:
     return (i18n.normalise(os.environ.get("STUDIO_LANG")) or i18n.normalise(st.context.locale) or "zh")
 
 
+def _session_language() -> str | None:
+    """The page session's language for a run that did not set one (a fragment's rerun); None off a page."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx() is None:
+        return None
+    return chosen_language()
+
+
 def language() -> str:
     """Set this script run's language and draw the sidebar switch (its label is in both languages)."""
     from studio.core import i18n
 
+    i18n.set_provider(_session_language)
     lang = chosen_language()
     i18n.set_lang(lang)
     if st.session_state.get("ui_lang") or st.query_params.get("lang"):

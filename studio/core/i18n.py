@@ -51,9 +51,18 @@ def default_lang() -> str:
     return "en"
 
 
+_provider = None  # pages: the session's language where no run set one (a fragment's rerun skips app.py)
+
+
+def set_provider(provider) -> None:
+    """Register a function giving the language of the page session in hand, or None outside a page."""
+    global _provider
+    _provider = provider
+
+
 def current() -> str:
     """The language of the work in hand (this script run, this CLI call, this job)."""
-    return _current.get() or default_lang()
+    return _current.get() or (_provider() if _provider is not None else None) or default_lang()
 
 
 def set_lang(lang: str | None):
