@@ -36,6 +36,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gpus", "", "GPU ids the studio may place model work on (e.g. 2,3), or none. Empty: every GPU nvidia-smi lists."),
     Setting("session_hours", "168", "A sign-in (session cookie) lasts this many hours when the studio has accounts."),
     Setting("generate_pause_after", "5", "A generation batch pauses after this many failed passages in a row (requests still failing after their retries) and says why; running it again resumes it. 0 = never pause."),
+    Setting("user", "", "With accounts: the account the CLI acts as (with `STUDIO_PASSWORD`). Never stored."),
+    Setting("password", "", "With accounts: the password of `STUDIO_USER` for the CLI. Read from the environment only, never stored or logged."),
+    Setting("token", "", "With accounts: a per-user API token (`python -m studio users token NAME`) the CLI acts with instead of a password."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
