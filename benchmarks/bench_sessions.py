@@ -394,8 +394,6 @@ async def bench(server: Server, args) -> dict:
 
 
 async def phases(server: Server, args, ws_url: str, rng: random.Random) -> dict:
-    """Run the phases (1, 10, 20, 40 sessions) and report each as it ends. Long because it is one measured
-    sequence whose steps share the running figures."""
     result: dict = {}
     errors = 0
     header = (f"{'sessions':>8} {'renders':>8} {'per s':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "

@@ -219,7 +219,6 @@ def browse() -> None:
         ss["datasets_signature"] = signature
         ss["datasets_page"] = 1
     c = st.columns([2, 6])
-    ss.setdefault("datasets_page", 1)  # dropped by Streamlit while another view was shown
     page_no = c[0].number_input(_("Page"), step=1, key="datasets_page")  # its value lives in the session
     reason = samples.page_problem(page_no, page_size)
     if reason:

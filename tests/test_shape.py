@@ -15,8 +15,6 @@ LONG_MODULES = {
                                     "the engine, stored generations; its helpers are shared by every part",
     "studio/core/exam_rules.py": "one table: each exam rule with its Python and SQL forms side by side, so the "
                                  "importer, the editor and generated questions cannot drift apart",
-    "benchmarks/bench_sessions.py": "one load benchmark: the websocket protocol client, the phases, the soak "
-                                    "and the report, each needed to read the others' figures",
     "store/exam_parse.py": "the set-based parse read in order: split the options, read the answers, decide the "
                            "type; each step one SQL statement built from the rule table",
 }
