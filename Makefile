@@ -1,7 +1,8 @@
 # make run: install into .venv, create/migrate the database, serve on 127.0.0.1:$STUDIO_PORT (8501):
 #   pages, /api/v1 and the supervisor of background work, in one process (python -m studio serve).
 # make test: the same set-up plus Debian's chromium for the browser tests, then the whole suite.
-# make bench: every benchmark; each ends with one JSON line {"bench", "ratio", "target", "better", ...}.
+# make bench: every benchmark (LLaMA-Factory 0.9.5 installed first, for the trainer's baseline); each ends with one
+#   JSON line {"bench", "ratio", "target", "better", ...}.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -39,7 +40,9 @@ browser:
 test: install browser
 	$(PY) -m pytest
 
+# LLaMA-Factory 0.9.5, the trainer benchmark's baseline, in its own git-ignored venv (bench_out/lf-venv)
 bench: install
+	@bash benchmarks/lf_env.sh
 	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f; done
 
 clean:

@@ -70,8 +70,11 @@ def add_api_system():
                                    "empty: the studio's default; the key itself is never stored"))
         if st.form_submit_button(_("Save API system")):
             added = guarded(api_systems.add, name, model, url, env)
-            if added:
-                st.success(_("Saved {label}: choose it under API systems").format(label=added.label))
+            if added:  # the API systems box above is drawn already: run again so it offers the new one
+                st.session_state["compare_api_saved"] = added.label
+                st.rerun()
+    if saved := st.session_state.pop("compare_api_saved", None):
+        st.success(_("Saved {label}: choose it under API systems").format(label=saved))
 
 
 def serve_help(run_ids):

@@ -16,7 +16,7 @@ import streamlit as st
 from pages.ui import api_key, guarded
 from studio import generate
 from studio.core import settings
-from studio.core.i18n import N_, _
+from studio.core.i18n import N_, _, ngettext
 from studio.data import corpus, review
 from studio.service import batches as background
 
@@ -94,7 +94,7 @@ if strategy != "cloze":
                                                            name=key_name))
     o1, o2, o3, o4 = st.columns(4)
     concurrency = o1.number_input(_("Concurrency"), value=4, step=1, key="gen_concurrency",
-                                  help=_("requests in flight at once, 1 to 64"))
+                                  help=_("the most requests in flight at once, 1 to 64"))
     rpm = o2.number_input(_("Requests / minute (0 = no limit)"), value=0, step=10, key="gen_rpm")
     budget = o3.number_input(_("Budget (estimated cost; empty = none)"), value=None, step=1.0, key="gen_budget")
     limit = o4.number_input(_("Passages this run (empty = all)"), value=None, step=1, key="gen_limit")
@@ -104,7 +104,12 @@ if strategy != "cloze":
     timeout = p3.number_input(_("Timeout (seconds per request)"), value=60.0, step=10.0, key="gen_timeout")
     retries = p4.number_input(_("Retries"), value=3, step=1, key="gen_retries",
                               help=_("of rate limits (429), server errors (5xx) and timeouts, each one logged"))
-    opts = generate.Options(concurrency=int(concurrency), rpm=float(rpm),
+    adaptive = st.checkbox(_("Adapt to rate limits"), value=True, key="gen_adaptive",
+                           help=_("Start with up to 4 requests in flight, step back when the endpoint answers 429 "
+                                  "(too many requests) and wait as long as it asks, grow while requests are "
+                                  "answered; never above Concurrency. A 429 is retried, not a failed passage. "
+                                  "Off: always Concurrency."))
+    opts = generate.Options(concurrency=int(concurrency), adaptive=bool(adaptive), rpm=float(rpm),
                             budget=None if budget is None else float(budget), price_in=float(price_in),
                             price_out=float(price_out), timeout=float(timeout), retries=int(retries),
                             limit=None if limit is None else int(limit), n=int(n), temperature=float(temperature))
@@ -143,6 +148,26 @@ if st.button(_("Start / resume"), type="primary", key="gen_start", disabled=bool
             st.session_state["gen_job"] = job
 
 
+def concurrency_line(b: dict) -> None:
+    """The batch's concurrency: its current limit while it runs (the last one after), and the 429s retried."""
+    opts = b.get("options") or {}
+    now, most = opts.get("concurrency_now"), opts.get("concurrency")
+    if now is None or most is None:
+        return  # cloze, or a batch run before the limit was recorded
+    if not opts.get("adaptive", True):
+        line = _("Concurrency: {most} (fixed).").format(most=most)
+    elif b["display_state"] == "running":
+        line = _("Concurrency now: {now} requests in flight at most (up to {most}, adapting to rate limits).").format(
+            now=now, most=most)
+    else:
+        line = _("Concurrency at the end: {now} (up to {most}, adapting to rate limits).").format(now=now, most=most)
+    limited = int(opts.get("rate_limited") or 0)
+    if limited:
+        line += " " + ngettext("{n} request was rate-limited (429) and retried.",
+                               "{n} requests were rate-limited (429) and retried.", limited).format(n=limited)
+    st.caption(line)
+
+
 @st.fragment(run_every=1.0)
 def progress():
     rows = generate.batches(limit=20)
@@ -164,6 +189,7 @@ def progress():
                     id=b["id"], state=generate.state_label(b["display_state"]), done=b["passages_done"],
                     total=b["passages_total"], samples=b["samples"], failed=b["passages_failed"],
                     requests=b["requests"], tokens=f"{b['tokens']:,}", cost=f"{b['cost']:.4f}"))
+    concurrency_line(b)
     if b.get("error"):
         st.caption(_("Last stop: {reason}").format(reason=b["error"]))
     if b["display_state"] == "running":

@@ -65,7 +65,8 @@ if targets:
             line = _("**{dataset}**: {n} {kind} pairs (template {template}), **{stale} made before a fix**")
         else:
             line = _("**{dataset}**: {n} {kind} pairs (template {template}), all up to date")
-        t1.markdown(line.format(dataset=t["dataset"], n=t["n"], kind=pairs_of, template=t["template"], stale=t["stale"]))
+        t1.markdown(line.format(dataset=t["dataset"], n=t["n"], kind=pairs_of,
+                                 template=PAIR_KINDS.get(t["template"], t["template"]), stale=t["stale"]))
         if t2.button(_("Re-convert…"), key=f"questions_reconvert_{t['dataset']}_{to}",
                      type="primary" if t["stale"] else "secondary",
                      help=_("Open the Convert page set to this bank, pair kind and dataset; converting replaces "

@@ -2,18 +2,32 @@
 that the parse (``store.exam_parse``) reads, filled from rows read in Python (through Arrow) or from a
 UTF-8 CSV read by DuckDB itself, and the few questions asked of it before the parse (the first rows for
 header detection, row counts, the longest cell). Column identifiers are our own ``c1..cN``.
+
+A CSV's rows are numbered by their place in the table (``ROW_NO``): DuckDB keeps the file's order as it
+inserts in parallel, so no numbering pass (which would run on one thread) is needed, and rows without
+text stay in the table (the queries below and the parse skip them).
 """
 from __future__ import annotations
 
-from studio.core.exam_rules import WS
+from studio.core.exam_rules import WS, sql_ws_start
 from studio.core.exam_rules import sql_literal as _lit
+
+# a staged row's number as a spreadsheet shows it: given for rows read in Python; a CSV's (the only sheet,
+# staged first into the empty table) is its place in the file, the header being row 1
+ROW_NO = "coalesce(row_no, (rowid + 1)::INTEGER)"
 
 
 def fast_clean(expr: str) -> str:
     """A cell trimmed of white space, NULL when empty; the costly trim with a character list only where
-    an edge needs it (hot paths: every cell of a million-row bank)."""
-    return (f"CASE WHEN regexp_matches({expr}, '^[{WS}]|[{WS}]$') THEN nullif(trim({expr}, {_lit(WS)}), '') "
-            f"ELSE nullif({expr}, '') END")
+    an edge needs it, found by the first character's code and a regex anchored at the end (hot paths:
+    every cell of a million-row bank)."""
+    return (f"CASE WHEN {expr} = '' THEN NULL WHEN {sql_ws_start(expr)} "
+            f"OR regexp_matches({expr}, '[{WS}]$') THEN nullif(trim({expr}, {_lit(WS)}), '') ELSE {expr} END")
+
+
+def any_text(ncols: int) -> str:
+    """A staged row holds some text (its cells are cleaned: NULL when empty)."""
+    return "(" + " OR ".join(f"c{i} IS NOT NULL" for i in range(1, ncols + 1)) + ")" if ncols else "false"
 
 
 def create_raw(cur, ncols: int) -> None:
@@ -50,9 +64,20 @@ def insert_raw_csv(cur, sheet: str, path: str, ncols: int, delimiter: str, *, di
     import duckdb
 
     try:
-        _insert_raw_csv(cur, sheet, path, ncols, delimiter, quote)
+        try:
+            _insert_raw_csv(cur, sheet, path, ncols, delimiter, quote, parallel=True)
+        except duckdb.Error as err:
+            if _PARALLEL_CANNOT not in str(err):
+                raise
+            # cells holding line breaks (options on lines of their own): DuckDB reads such a file on one
+            # thread only; the failed statement added nothing
+            _insert_raw_csv(cur, sheet, path, ncols, delimiter, quote, parallel=False)
     except duckdb.Error as err:
         raise _csv_error(err, path, ncols, delimiter, display_name) from None
+
+
+# DuckDB's parallel CSV reader refuses a file with quoted line breaks when short rows are padded
+_PARALLEL_CANNOT = "does not support null_padding in conjunction with quoted new lines"
 
 
 def _csv_error(err: Exception, path: str, ncols: int, delimiter: str, name: str):
@@ -88,26 +113,24 @@ def _csv_error(err: Exception, path: str, ncols: int, delimiter: str, name: str)
     return InputError(_("cannot be read as a CSV table (a broken or binary file?)"), file=name)
 
 
-def _insert_raw_csv(cur, sheet: str, path: str, ncols: int, delimiter: str, quote: str = '"') -> None:
+def _insert_raw_csv(cur, sheet: str, path: str, ncols: int, delimiter: str, quote: str, *, parallel: bool) -> None:
+    """Every record in file order (numbered by ``ROW_NO``), each cell cleaned; one pass."""
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, ncols + 1)) + "}"
-    cleaned = ", ".join(f"{fast_clean(f'c{i}')} AS c{i}" for i in range(1, ncols + 1))
-    any_text = " OR ".join(f"c{i} IS NOT NULL" for i in range(1, ncols + 1))
+    cleaned = ", ".join(fast_clean(f"c{i}") for i in range(1, ncols + 1))
     cur.execute(f"""
         INSERT INTO exam_raw
-        SELECT * FROM (
-          SELECT ? AS sheet, (row_number() OVER ())::INTEGER AS row_no, {cleaned}
-          FROM read_csv(?, columns = {columns}, auto_detect = false, header = false, delim = ?,
-                        quote = ?, escape = ?, strict_mode = true, null_padding = true,
-                        max_line_size = 16000000, parallel = true))
-        WHERE {any_text}  -- rows with no text at all are not questions (blank trailing rows)""",
+        SELECT ?, NULL, {cleaned}
+        FROM read_csv(?, columns = {columns}, auto_detect = false, header = false, delim = ?,
+                      quote = ?, escape = ?, strict_mode = true, null_padding = true,
+                      max_line_size = 16000000, parallel = {str(parallel).lower()})""",
                 [sheet, path, delimiter, quote, quote])
 
 
 def raw_head(cur, sheet: str, ncols: int, limit: int = 300) -> list[tuple[int, list[str | None]]]:
-    """The first rows of a staged sheet (for header and mapping detection)."""
+    """The first rows with text of a staged sheet (for header and mapping detection)."""
     cols = ", ".join(f"c{i}" for i in range(1, ncols + 1))
-    got = cur.execute(f"SELECT row_no, {cols} FROM exam_raw WHERE sheet = ? ORDER BY row_no LIMIT ?",
-                      [sheet, limit]).fetchall()
+    got = cur.execute(f"""SELECT {ROW_NO} AS n, {cols} FROM exam_raw WHERE sheet = ? AND {any_text(ncols)}
+                          ORDER BY n LIMIT ?""", [sheet, limit]).fetchall()
     out = []
     for r in got:
         cells = list(r[1:])
@@ -117,17 +140,24 @@ def raw_head(cur, sheet: str, ncols: int, limit: int = 300) -> list[tuple[int, l
     return out
 
 
-def raw_count(cur, sheet: str, after_row: int) -> int:
-    return cur.execute("SELECT count(*) FROM exam_raw WHERE sheet = ? AND row_no > ?", [sheet, after_row]).fetchone()[0]
+def raw_count(cur, sheet: str, after_row: int, ncols: int) -> int:
+    """Rows with text after ``after_row``."""
+    return cur.execute(f"SELECT count(*) FROM exam_raw WHERE sheet = ? AND {ROW_NO} > ? AND {any_text(ncols)}",
+                       [sheet, after_row]).fetchone()[0]
 
 
-def max_cell_length(cur, ncols: int) -> tuple[int, str, int] | None:
-    """The longest cell (length, sheet, row) of the staged cells."""
+def max_cell_length(cur, ncols: int, limit: int) -> tuple[int, str, int] | None:
+    """The longest cell (length in characters, sheet, row) of the staged cells when one is over ``limit``
+    characters, else None. Only cells over ``limit`` bytes can be: their characters alone are counted."""
     if not ncols:
         return None
-    longest = " , ".join(f"coalesce(length(c{i}), 0)" for i in range(1, ncols + 1))
-    expr = f"greatest({longest})" if ncols > 1 else longest
-    return cur.execute(f"SELECT {expr} AS n, sheet, row_no FROM exam_raw ORDER BY n DESC LIMIT 1").fetchone()
+
+    def widest(fn: str) -> str:
+        parts = [f"coalesce({fn}(c{i}), 0)" for i in range(1, ncols + 1)]
+        return f"greatest({', '.join(parts)})" if ncols > 1 else parts[0]
+
+    return cur.execute(f"""SELECT {widest('length')} AS n, sheet, {ROW_NO} FROM exam_raw
+                           WHERE {widest('strlen')} > ? ORDER BY n DESC LIMIT 1""", [limit]).fetchone()
 
 
 # ------------------------------------------------------------------ per-sheet preparation before the parse
@@ -164,7 +194,7 @@ def clean_option_cells(cur, sheet: str, after_row: int, letters: dict[str, int])
                     f"ELSE {c} END")
         full = chr(ord(label) - ord("A") + ord("Ａ"))
         touched.append(f"regexp_matches({c}, {_lit(f'^[(（]?[{label}{full}]')})")
-    cur.execute(f"UPDATE exam_raw SET {', '.join(sets)} WHERE sheet = ? AND row_no > ? AND ({' OR '.join(touched)})",
+    cur.execute(f"UPDATE exam_raw SET {', '.join(sets)} WHERE sheet = ? AND {ROW_NO} > ? AND ({' OR '.join(touched)})",
                 [sheet, after_row])
 
 
@@ -180,7 +210,7 @@ def derive_answer(cur, sheet: str, after_row: int, columns: list[int], *, ordina
         expr = (f"CASE WHEN regexp_matches({expr}, {_lit(_ORDINAL)}) AND len(list_filter({opts}, lambda x: x IS NOT NULL)) >= 2 "
                 f"THEN translate({expr}, '12345678', 'ABCDEFGH') ELSE {expr} END")
     new = add_column(cur)
-    cur.execute(f"UPDATE exam_raw SET c{new + 1} = {expr} WHERE sheet = ? AND row_no > ?", [sheet, after_row])
+    cur.execute(f"UPDATE exam_raw SET c{new + 1} = {expr} WHERE sheet = ? AND {ROW_NO} > ?", [sheet, after_row])
     return new
 
 
@@ -200,18 +230,8 @@ def derive_type(cur, sheet: str, after_row: int, column: int | None, codes: dict
         expr = f"coalesce({expr}, ?)"
         params.append(default)
     new = add_column(cur)
-    cur.execute(f"UPDATE exam_raw SET c{new + 1} = {expr} WHERE sheet = ? AND row_no > ?", [*params, sheet, after_row])
+    cur.execute(f"UPDATE exam_raw SET c{new + 1} = {expr} WHERE sheet = ? AND {ROW_NO} > ?", [*params, sheet, after_row])
     return new
-
-
-def mark_unread(cur, sheet: str, after_row: int, column: int, reason: str) -> int:
-    """Rows of ``exam_final`` holding data in a column the mapping leaves unread are not valid: their
-    options or answer were not all read. Returns how many rows it marked."""
-    got = cur.execute(f"""UPDATE exam_final SET error = ?
-                          WHERE sheet = ? AND error IS NULL AND row_no IN
-                            (SELECT row_no FROM exam_raw WHERE sheet = ? AND row_no > ? AND c{column + 1} IS NOT NULL)""",
-                      [reason, sheet, sheet, after_row]).fetchone()
-    return got[0] if got else 0
 
 
 def final_counts_by_sheet(cur) -> dict[str, dict[str, int]]:

@@ -30,14 +30,16 @@ def insert_import(cur, dataset_id: int, source_file: str, sha256: str | None, op
 
 
 def insert_questions(cur, dataset_id: int, import_id: int, source_file: str) -> int:
-    """Move the valid rows of ``exam_final`` into ``exam_questions`` in one statement."""
+    """Move the valid rows of ``exam_final`` into ``exam_questions`` in one statement. The parse wrote
+    them in file order (sheet by sheet, row by row) and DuckDB keeps a table's order as it inserts, so the
+    ids follow the file without sorting a million rows again."""
     return cur.execute("""
         INSERT INTO exam_questions (dataset_id, import_id, ext_id, subject, qtype, question, options,
                                     answer_labels, answer_text, basis, source_file, source_sheet, source_row)
         SELECT ?, ?, ext_id, subject, qtype, stem,
                to_json(list_transform(opt_labels, lambda l, i: {'label': l, 'text': opt_texts[i]})),
                answer_labels, answer_text, basis, ?, nullif(sheet, ''), row_no
-        FROM exam_final WHERE error IS NULL ORDER BY sheet_ord, row_no""",
+        FROM exam_final WHERE error IS NULL""",
                        [dataset_id, import_id, source_file]).fetchone()[0]
 
 
@@ -102,7 +104,9 @@ def _render_expr(parts: list[tuple[str, str]]) -> tuple[str, list]:
 
 
 _PLACEHOLDER_SQL = {
-    "q": "regexp_replace(question, " + _lit(BLANK) + ", '___', 'g')",
+    # only a stem holding a bracket or `__` can hold a blank: the regex runs on those alone
+    "q": ("CASE WHEN contains(question, '（') OR contains(question, '(') OR contains(question, '__') "
+          "THEN regexp_replace(question, " + _lit(BLANK) + ", '___', 'g') ELSE question END"),
     "options_lines": "array_to_string(list_transform(opts, lambda o: o.label || '. ' || o.text || chr(10)), '')",
     "options_inline": ("array_to_string(list_transform(opts, lambda o: o.label || '. ' || o.text), '; ') "
                        "|| CASE WHEN len(opts) > 0 THEN ';' ELSE '' END"),
@@ -179,7 +183,8 @@ def render_rows(dataset_id: int, instruction: list[tuple[str, str]], output: lis
 def insert_samples(cur, source_id: int, target_id: int, instruction, output, *, origin: str, template: str,
                    prefix: str | None, system: str | None, qtypes: tuple[str, ...] | None,
                    shuffle: int = 0, seed: int = 0) -> int:
-    """Render every question of ``source_id`` and insert the pairs into ``target_id`` (status accepted)."""
+    """Render every question of ``source_id`` and insert the pairs into ``target_id`` (status accepted), in
+    question order (sorted: an edited question is no longer where its id would put it in the table)."""
     src, p_src, ins, p_ins, out, p_out, where, p_where = _rendered(instruction, output, qtypes, shuffle, seed)
     sql = f"""
     INSERT INTO samples (dataset_id, instruction, input, output, system, status, tags, origin, qtype,
@@ -212,9 +217,14 @@ def sample_rows(dataset_id: int, limit: int = 20, *, cur=None) -> list[dict[str,
 # ------------------------------------------------------------------ templates
 
 def ensure_templates(builtins: dict[str, dict], *, cur=None) -> None:
-    """Insert the built-in convert templates that are missing (user edits of them are kept)."""
+    """Insert the built-in convert templates that are missing (user edits of them are kept). A read first:
+    pages call this on every render, and a write each time would queue behind other writers."""
+    have = {r["name"] for r in db.rows("SELECT name FROM templates WHERE kind = 'convert'", cur=cur)}
+    missing = {name: body for name, body in builtins.items() if name not in have}
+    if not missing:
+        return
     c = cur or db.cursor()
-    for name, body in builtins.items():
+    for name, body in missing.items():
         c.execute("""INSERT INTO templates (name, kind, body, builtin) VALUES (?, 'convert', ?, true)
                      ON CONFLICT DO NOTHING""", [name, json.dumps(body, ensure_ascii=False)])
 

@@ -1,129 +1,93 @@
 """Samples: paging straight from DuckDB, single-row edits with a row version, bulk actions with undo.
 
-Every filter goes through ``where()``, a pure function returning ``(sql, params)``; user text only ever
-reaches SQL as a bound parameter, identifiers only from the fixed lists below.
+Every filter goes through ``where()`` (``store.sample_filter``). A text search is first narrowed by the
+n-gram index (``store.sample_search``) and then filtered by ``where()`` itself, so the rows are those of
+a linear scan; every write here keeps the index in step in the same transaction.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 
-from store import db
+from store import db, sample_search
+from store.sample_filter import (  # noqa: F401
+    ACTIONS,
+    EDITABLE,
+    LENGTHS,
+    NO_TYPE,
+    PAGE_COLUMNS,
+    SORTS,
+    STATUSES,
+    TEXT_FIELDS,
+    SampleFilter,
+    condition,
+    order_by,
+    replace_fields,
+    search_value,
+    where,
+)
 from studio.core.i18n import _
 
-STATUSES = ("draft", "pending", "accepted", "rejected")
-EDITABLE = ("instruction", "input", "output", "system", "status", "tags", "origin", "qtype")
-TEXT_FIELDS = ("instruction", "input", "output")
-# what a page shows; history stays out of the grid (it is a list of turns)
-PAGE_COLUMNS = ("id", "version", "status", "instruction", "input", "output", "system", "tags", "origin",
-                "qtype", "updated_at")
-SORTS = {
-    "id": "id",
-    "updated": "updated_at",
-    "status": "status",
-    "origin": "origin",
-    "type": "qtype",
-    "content length": "length(instruction) + length(input)",
-    "summary length": "length(output)",
-}
-LENGTHS = {"content": "length(instruction) + length(input)", "summary": "length(output)"}
-NO_TYPE = "(none)"  # the qtype filter value meaning "no type"
+
+def narrowed(dataset_id: int, f: SampleFilter | None, *, cur=None) -> tuple[str, list[Any]]:
+    """``where()`` plus, for a text search, the candidates of the n-gram index (``id IN (...)``, or
+    ``false`` when no row can match): the same rows, without reading every text."""
+    sql, params = where(dataset_id, f)
+    plan = _plan(f, cur)
+    if plan is None or plan.scan:
+        return sql, params
+    if plan.empty:
+        return sql + " AND false", params
+    return f"{sql} AND id IN (SELECT unnest(?::BIGINT[]))", params + [plan.ids]
 
 
-@dataclass(frozen=True)
-class SampleFilter:
-    """What a page or a bulk action narrows a dataset to."""
-
-    search: str = ""
-    status: tuple[str, ...] = ()
-    origin: tuple[str, ...] = ()
-    qtype: tuple[str, ...] = ()
-    tag: str = ""
-    min_len: int | None = None
-    max_len: int | None = None
-    length_of: str = "content"  # content (instruction + input) | summary (output)
-    ids: tuple[int, ...] = field(default=())  # an explicit set of rows (dedup, a selection)
-
-
-def _in(column: str, values: tuple[str, ...], params: list) -> str:
-    params.extend(values)
-    return f"{column} IN ({', '.join('?' for _v in values)})"
-
-
-def where(dataset_id: int, f: SampleFilter | None = None) -> tuple[str, list[Any]]:
-    """The WHERE clause (without the keyword) and its parameters for a dataset and a filter.
-
-    >>> where(3, SampleFilter(status=("accepted",), search="绝缘"))
-    ('dataset_id = ? AND status IN (?) AND (contains(instruction, ?) OR contains(input, ?) OR contains(output, ?))', [3, 'accepted', '绝缘', '绝缘', '绝缘'])
-    """
-    f = f or SampleFilter()
-    parts, params = ["dataset_id = ?"], [dataset_id]
-    if f.status:
-        parts.append(_in("status", f.status, params))
-    if f.origin:
-        parts.append(_in("origin", f.origin, params))
-    if f.qtype:
-        named = tuple(t for t in f.qtype if t != NO_TYPE)
-        alts = [_in("qtype", named, params)] if named else []
-        if NO_TYPE in f.qtype:
-            alts.append("qtype IS NULL")
-        parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
-    if f.tag:
-        parts.append("list_contains(tags, ?)")
-        params.append(f.tag)
-    if f.min_len is not None or f.max_len is not None:
-        if f.length_of not in LENGTHS:
-            raise ValueError(_("length_of must be one of {choices}").format(choices=", ".join(LENGTHS)))
-        expr = LENGTHS[f.length_of]
-        if f.min_len is not None:
-            parts.append(f"{expr} >= ?")
-            params.append(int(f.min_len))
-        if f.max_len is not None:
-            parts.append(f"{expr} <= ?")
-            params.append(int(f.max_len))
-    if f.search:
-        text = f.search
-        # contains() is ~10x faster than ILIKE; lower-case both sides only when the text has case
-        cased = text.lower() != text.upper()
-        col = (lambda c: f"contains(lower({c}), ?)") if cased else (lambda c: f"contains({c}, ?)")
-        value = text.lower() if cased else text
-        parts.append("(" + " OR ".join(col(c) for c in TEXT_FIELDS) + ")")
-        params.extend([value] * len(TEXT_FIELDS))
-    if f.ids:
-        parts.append(_in("id", tuple(int(i) for i in f.ids), params))
-    return " AND ".join(parts), params
-
-
-def order_by(sort: str = "id", descending: bool = False) -> str:
-    """An ORDER BY clause from the fixed sort list (id breaks ties so pages are stable)."""
-    if sort not in SORTS:
-        raise ValueError(_("Unknown sort {sort}; choose one of {choices}").format(sort=sort, choices=", ".join(SORTS)))
-    direction = "DESC" if descending else "ASC"
-    tail = "" if sort == "id" else f", id {direction}"
-    return f"ORDER BY {SORTS[sort]} {direction}{tail}"
+def _plan(f: SampleFilter | None, cur) -> sample_search.Plan | None:
+    return sample_search.plan(search_value(f.search), cur=cur) if f is not None and f.search else None
 
 
 FIRST_WINDOW = 32_768  # ids scanned by the first window of a windowed search
 WINDOWED_MAX_OFFSET = 10_000
+FIRST_CANDIDATES = 128  # candidate ids checked by the first step of an indexed search page (doubling)
 
 
 def page(dataset_id: int, f: SampleFilter | None, *, sort: str = "id", descending: bool = False,
          limit: int = 50, offset: int = 0, cur=None) -> list[dict[str, Any]]:
     """One page of rows.
 
-    A text search in id order scans id windows (32k ids, doubling) until the page is full instead of
-    the whole dataset: DuckDB's zone maps on ``id`` skip everything outside the window, so the first
-    page of a search costs about the same at a million rows as at a thousand.
+    A text search in id order walks the index's candidate ids in order (128, doubling) and checks each
+    batch through the primary key, until the page is full. When every gram of the text is common (the
+    index keeps no list for it) it scans id windows (32k ids, doubling) instead: DuckDB's zone maps on
+    ``id`` skip everything outside the window, and common text fills a page in the first windows.
     """
     sql, params = where(dataset_id, f)
     cols = ", ".join(PAGE_COLUMNS)
-    if f is not None and f.search and sort == "id" and offset + limit <= WINDOWED_MAX_OFFSET:
-        return _windowed(dataset_id, sql, params, cols, descending, int(limit), int(offset), cur)
+    plan = _plan(f, cur)
+    limit, offset = int(limit), int(offset)
+    if plan is not None and plan.empty:
+        return []
+    if plan is not None and sort == "id" and offset + limit <= WINDOWED_MAX_OFFSET:
+        if plan.scan:
+            return _windowed(dataset_id, sql, params, cols, descending, limit, offset, cur)
+        return _candidates(plan, sql, params, cols, descending, limit, offset, cur)
+    if plan is not None and not plan.scan:
+        sql, params = f"{sql} AND id IN (SELECT unnest(?::BIGINT[]))", params + [plan.ids]
     return db.rows(f"SELECT {cols} FROM samples WHERE {sql} {order_by(sort, descending)} LIMIT ? OFFSET ?",
-                   params + [int(limit), int(offset)], cur=cur)
+                   params + [limit, offset], cur=cur)
+
+
+def _candidates(plan, sql, params, cols, descending, limit, offset, cur) -> list[dict[str, Any]]:
+    """A page in id order from the index's candidates, checked a batch at a time by primary key."""
+    ids = plan.ids[::-1] if descending else plan.ids
+    need, found, start, size = offset + limit, [], 0, FIRST_CANDIDATES
+    while len(found) < need and start < len(ids):
+        found += db.rows(f"SELECT {cols} FROM samples WHERE {sql} AND id IN (SELECT unnest(?::BIGINT[])) "
+                         f"ORDER BY id {'DESC' if descending else 'ASC'} LIMIT ?",
+                         params + [ids[start:start + size], need - len(found)], cur=cur)
+        start, size = start + size, size * 2
+    return found[offset:offset + limit]
 
 
 def _windowed(dataset_id, sql, params, cols, descending, limit, offset, cur) -> list[dict[str, Any]]:
@@ -145,7 +109,7 @@ def _windowed(dataset_id, sql, params, cols, descending, limit, offset, cur) -> 
 def count(dataset_id: int, f: SampleFilter | None = None, *, extra: tuple[str, list] | None = None,
           cur=None) -> int:
     """How many rows match (``extra``: one more condition and its parameters)."""
-    sql, params = where(dataset_id, f)
+    sql, params = narrowed(dataset_id, f, cur=cur)
     if extra:
         sql += f" AND ({extra[0]})"
         params = params + list(extra[1])
@@ -158,15 +122,30 @@ def get(sample_id: int, *, cur=None) -> dict[str, Any] | None:
                   [int(sample_id)], cur=cur)
 
 
+@contextmanager
+def writing(cur=None) -> Iterator[db.Cursor]:
+    """The caller's cursor (inside its transaction), or a transaction of our own."""
+    if cur is not None:
+        yield cur
+    else:
+        with db.transaction() as tx:
+            yield tx
+
+
 def update(sample_id: int, version: int, changes: dict[str, Any], *, cur=None) -> dict[str, Any] | None:
-    """Apply changes if the row still has ``version``; return the new row, or None when it moved on."""
+    """Apply changes if the row still has ``version``; return the new row, or None when it moved on.
+    A text change reaches the search index in the same transaction."""
     bad = set(changes) - set(EDITABLE)
     if bad:
         raise ValueError(_("Not editable: {fields}").format(fields=", ".join(sorted(bad))))
     sets = ", ".join(f"{db.quote_identifier(k)} = ?" for k in changes)
     params = list(changes.values()) + [int(sample_id), int(version)]
-    return db.one(f"""UPDATE samples SET {sets}, version = version + 1, updated_at = current_timestamp
-                      WHERE id = ? AND version = ? RETURNING {', '.join(PAGE_COLUMNS)}""", params, cur=cur)
+    with writing(cur) as c, sample_search.keep_in_step(c) as step:
+        row = db.one(f"""UPDATE samples SET {sets}, version = version + 1, updated_at = current_timestamp
+                         WHERE id = ? AND version = ? RETURNING {', '.join(PAGE_COLUMNS)}""", params, cur=c)
+        if row is not None and set(changes) & set(TEXT_FIELDS):
+            step.changed("id = ?", [int(sample_id)])
+    return row
 
 
 def insert(dataset_id: int, rows: list[dict[str, Any]], *, import_id: int | None = None, cur) -> int:
@@ -193,13 +172,15 @@ def insert(dataset_id: int, rows: list[dict[str, Any]], *, import_id: int | None
     })
     cur.register("_new_samples", frame)
     try:
-        cur.execute("""INSERT INTO samples (dataset_id, import_id, instruction, input, output, system, history,
-                                            status, tags, origin, qtype, source_file, source_row, tools, roles)
-                       SELECT ?, ?, coalesce(instruction, ''), coalesce(input, ''), coalesce(output, ''), system,
-                              CAST(history AS JSON), coalesce(status, 'draft'),
-                              CAST(CAST(tags AS JSON) AS VARCHAR[]), coalesce(origin, 'imported'), qtype,
-                              source_file, source_row, tools, CAST(CAST(roles AS JSON) AS VARCHAR[])
-                       FROM _new_samples""", [dataset_id, import_id])
+        with sample_search.keep_in_step(cur) as step:
+            step.inserted = True
+            cur.execute("""INSERT INTO samples (dataset_id, import_id, instruction, input, output, system, history,
+                                                status, tags, origin, qtype, source_file, source_row, tools, roles)
+                           SELECT ?, ?, coalesce(instruction, ''), coalesce(input, ''), coalesce(output, ''), system,
+                                  CAST(history AS JSON), coalesce(status, 'draft'),
+                                  CAST(CAST(tags AS JSON) AS VARCHAR[]), coalesce(origin, 'imported'), qtype,
+                                  source_file, source_row, tools, CAST(CAST(roles AS JSON) AS VARCHAR[])
+                           FROM _new_samples""", [dataset_id, import_id])
     finally:
         cur.unregister("_new_samples")
     return n
@@ -213,8 +194,10 @@ def add_one(dataset_id: int, row: dict[str, Any], *, cur=None) -> dict[str, Any]
     for k in TEXT_FIELDS:
         values.setdefault(k, "")
     cols = ", ".join(db.quote_identifier(k) for k in values)
-    return db.one(f"INSERT INTO samples (dataset_id, {cols}) VALUES (?, {', '.join('?' for _v in values)}) "
-                  f"RETURNING {', '.join(PAGE_COLUMNS)}", [dataset_id] + list(values.values()), cur=cur)
+    with writing(cur) as c, sample_search.keep_in_step(c) as step:
+        step.inserted = True
+        return db.one(f"INSERT INTO samples (dataset_id, {cols}) VALUES (?, {', '.join('?' for _v in values)}) "
+                      f"RETURNING {', '.join(PAGE_COLUMNS)}", [dataset_id] + list(values.values()), cur=c)
 
 
 def delete(sample_id: int, version: int | None = None, *, cur=None) -> bool:
@@ -227,13 +210,24 @@ def delete(sample_id: int, version: int | None = None, *, cur=None) -> bool:
     return bool(gone)
 
 
+def change_mark(*, cur=None) -> tuple:
+    """A mark that moves whenever a sample is added, removed or changed (every writer bumps ``updated_at``):
+    how many rows, the highest id, the latest edit. Cheap at any size (DuckDB keeps these per row group)."""
+    r = db.one("SELECT count(*) AS n, max(id) AS hi, max(updated_at) AS at FROM samples", cur=cur)
+    return (r["n"], r["hi"], r["at"])
+
+
 def facets(dataset_id: int, *, cur=None) -> dict[str, dict[str, int]]:
-    """Counts by status, origin, type and tag (for filters and charts)."""
+    """Counts by status, origin, type and tag (for filters and charts); the first three in one pass."""
+    got = db.rows("""SELECT grouping(status) = 0 AS by_status, grouping(origin) = 0 AS by_origin, status, origin,
+                            qtype, count(*) AS n
+                     FROM (SELECT status, origin, coalesce(qtype, ?) AS qtype FROM samples WHERE dataset_id = ?)
+                     GROUP BY GROUPING SETS ((status), (origin), (qtype))""", [NO_TYPE, dataset_id], cur=cur)
     out = {}
-    for name, expr in (("status", "status"), ("origin", "origin"), ("qtype", f"coalesce(qtype, '{NO_TYPE}')")):
-        out[name] = {r["k"]: r["n"] for r in db.rows(
-            f"SELECT {expr} AS k, count(*) AS n FROM samples WHERE dataset_id = ? GROUP BY ALL ORDER BY n DESC, k",
-            [dataset_id], cur=cur)}
+    for name in ("status", "origin", "qtype"):
+        pick = [(r[name], r["n"]) for r in got
+                if (r["by_status"], r["by_origin"]) == (name == "status", name == "origin")]
+        out[name] = dict(sorted(pick, key=lambda kn: (-kn[1], str(kn[0]))))
     out["tag"] = {r["k"]: r["n"] for r in db.rows(
         "SELECT t AS k, count(*) AS n FROM (SELECT unnest(tags) AS t FROM samples WHERE dataset_id = ?) "
         "GROUP BY ALL ORDER BY n DESC, k LIMIT 200", [dataset_id], cur=cur)}
@@ -261,12 +255,19 @@ def text_sample(dataset_id: int, limit: int, *, cur=None) -> list[dict[str, Any]
 
 def dedup_rows(dataset_id: int, f: SampleFilter | None = None, *, cur=None) -> list[dict[str, Any]]:
     """id, status and text of every matching row (input to deduplication)."""
-    sql, params = where(dataset_id, f)
+    sql, params = narrowed(dataset_id, f, cur=cur)
     return db.rows(f"SELECT id, status, instruction, input, output FROM samples WHERE {sql} ORDER BY id",
                    params, cur=cur)
 
 
-# ---- bulk actions: one transaction each, the rows they touch kept in a backup table for one-step undo
+# ---- bulk actions: one transaction each, the rows selected once into a backup table (what the action
+# changes, whole rows for delete and copy) for a one-step undo; the search index kept in step
+
+# what a backup keeps and an undo puts back, per action (delete and copy keep whole rows)
+KEEPS = {"tag": ("tags",), "untag": ("tags",), "status": ("status",), "move": ("dataset_id",),
+         "replace": TEXT_FIELDS}
+BUMP = "version = version + 1, updated_at = current_timestamp"
+
 
 def _backup_table(action_id: int) -> str:
     return db.quote_identifier(f"_bulk_undo_{int(action_id)}")
@@ -277,75 +278,80 @@ def _new_ids_table(action_id: int) -> str:
 
 
 def last_action(dataset_id: int, *, cur=None) -> dict[str, Any] | None:
-    """The latest bulk action of a dataset that can still be undone."""
-    return db.one("""SELECT * FROM bulk_actions WHERE dataset_id = ? AND NOT undone AND undo IS NOT NULL
-                     ORDER BY id DESC LIMIT 1""", [dataset_id], cur=cur)
+    """The latest bulk action of a dataset that can still be undone (review decisions keep their own)."""
+    return db.one(f"""SELECT * FROM bulk_actions WHERE dataset_id = ? AND NOT undone AND undo IS NOT NULL
+                      AND action IN ({', '.join('?' for _a in ACTIONS)}) ORDER BY id DESC LIMIT 1""",
+                  [dataset_id, *ACTIONS], cur=cur)
 
 
 def _drop_backups(dataset_id: int, cur) -> None:
     """Undo is one step: earlier backups of this dataset go when a new bulk action lands."""
-    for r in db.rows("SELECT id, undo FROM bulk_actions WHERE dataset_id = ? AND undo IS NOT NULL",
-                     [dataset_id], cur=cur):
+    marks = ", ".join("?" for _a in ACTIONS)
+    for r in db.rows(f"SELECT id FROM bulk_actions WHERE dataset_id = ? AND undo IS NOT NULL AND action IN ({marks})",
+                     [dataset_id, *ACTIONS], cur=cur):
         cur.execute(f"DROP TABLE IF EXISTS {_backup_table(r['id'])}")
         cur.execute(f"DROP TABLE IF EXISTS {_new_ids_table(r['id'])}")
-    cur.execute("UPDATE bulk_actions SET undo = NULL WHERE dataset_id = ? AND undo IS NOT NULL", [dataset_id])
+    cur.execute(f"UPDATE bulk_actions SET undo = NULL WHERE dataset_id = ? AND undo IS NOT NULL AND action IN ({marks})",
+                [dataset_id, *ACTIONS])
 
 
-def bulk(dataset_id: int, f: SampleFilter | None, action: str, params: dict[str, Any], *, cur) -> dict[str, Any]:
-    """Apply a bulk action to the filtered rows inside the caller's transaction; returns
-    {"id", "affected"}. Actions: tag, untag, status, delete, copy, move, replace."""
-    sql, args = where(dataset_id, f)
-    if action == "replace":
-        fields = [c for c in params.get("fields") or TEXT_FIELDS if c in TEXT_FIELDS]
-        if not fields:
-            raise ValueError(_("Find and replace needs at least one of instruction, input, output"))
-        sql += " AND (" + " OR ".join(f"contains({c}, ?)" for c in fields) + ")"
-        args = args + [params["find"]] * len(fields)
-    elif action == "tag":
-        sql += " AND NOT list_contains(tags, ?)"
-        args = args + [params["tag"]]
-    elif action == "untag":
-        sql += " AND list_contains(tags, ?)"
-        args = args + [params["tag"]]
-    elif action == "status":
-        sql += " AND status <> ?"
-        args = args + [params["status"]]
+def bulk(dataset_id: int, f, action: str, params: dict[str, Any], *, cur,
+         check: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Apply a bulk action to the filtered rows inside the caller's transaction; returns {"id", "affected"}.
+    ``check(affected)`` runs once the rows are chosen and before anything changes (it may raise)."""
+    if action not in ACTIONS:
+        raise ValueError(_("Unknown bulk action {action}").format(action=action))
+    sql, args = narrowed(dataset_id, f, cur=cur)
+    extra = condition(action, params)
+    if extra:
+        sql, args = f"{sql} AND ({extra[0]})", args + extra[1]
     action_id = db.scalar("""INSERT INTO bulk_actions (dataset_id, action, params, affected)
                              VALUES (?, ?, ?, 0) RETURNING id""",
                           [dataset_id, action, json.dumps(params, ensure_ascii=False)], cur=cur)
     _drop_backups(dataset_id, cur)
     backup = _backup_table(action_id)
-    cur.execute(f"CREATE TABLE {backup} AS SELECT * FROM samples WHERE {sql}", args)
+    cols = "*" if action not in KEEPS else ", ".join(("id", "version", *KEEPS[action]))
+    cur.execute(f"CREATE TABLE {backup} AS SELECT {cols} FROM samples WHERE {sql}", args)
     affected = int(db.scalar(f"SELECT count(*) FROM {backup}", cur=cur))
-    touched = f"id IN (SELECT id FROM {backup})"
-    bump = "version = version + 1, updated_at = current_timestamp"
+    if check is not None:
+        check(affected)
+    with sample_search.keep_in_step(cur) as step:  # a change of no text posts nothing, only marks the rows in step
+        _apply(action, params, action_id, (sql, args), step, cur)
+    cur.execute("UPDATE bulk_actions SET affected = ?, undo = ? WHERE id = ?",
+                [affected, json.dumps({"table": f"_bulk_undo_{action_id}"}), action_id])
+    return {"id": action_id, "affected": affected}
+
+
+def _apply(action: str, params: dict[str, Any], action_id: int, chosen: tuple[str, list], step, cur) -> None:
+    """The change itself. Rows are found by the same condition that filled the backup (in this transaction
+    it picks the same rows, and a filter is cheaper for DuckDB than a join on ids)."""
+    backup = _backup_table(action_id)
+    where, args = chosen
     if action == "tag":
-        cur.execute(f"UPDATE samples SET tags = list_append(coalesce(tags, []), ?), {bump} WHERE {touched}",
-                    [params["tag"]])
+        cur.execute(f"UPDATE samples SET tags = list_append(coalesce(tags, []), ?), {BUMP} WHERE {where}",
+                    [params["tag"], *args])
     elif action == "untag":
-        cur.execute(f"UPDATE samples SET tags = list_filter(tags, lambda t: t <> ?), {bump} WHERE {touched}",
-                    [params["tag"]])
+        cur.execute(f"UPDATE samples SET tags = list_filter(tags, lambda t: t <> ?), {BUMP} WHERE {where}",
+                    [params["tag"], *args])
     elif action == "status":
-        cur.execute(f"UPDATE samples SET status = ?, {bump} WHERE {touched}", [params["status"]])
+        cur.execute(f"UPDATE samples SET status = ?, {BUMP} WHERE {where}", [params["status"], *args])
     elif action == "delete":
-        cur.execute(f"DELETE FROM samples WHERE {touched}")
+        cur.execute(f"DELETE FROM samples WHERE {where}", args)  # postings of gone rows only cost a lookup
     elif action == "move":
-        cur.execute(f"UPDATE samples SET dataset_id = ?, {bump} WHERE {touched}", [int(params["target_id"])])
+        cur.execute(f"UPDATE samples SET dataset_id = ?, {BUMP} WHERE {where}", [int(params["target_id"]), *args])
     elif action == "copy":
         new = _new_ids_table(action_id)
         cur.execute(f"CREATE TABLE {new} AS SELECT nextval('seq_samples') AS new_id, id AS old_id FROM {backup}")
         cur.execute(f"""INSERT INTO samples SELECT b.* REPLACE (n.new_id AS id, ? AS dataset_id, 1 AS version,
                                                      current_timestamp AS created_at, current_timestamp AS updated_at)
                         FROM {backup} b JOIN {new} n ON n.old_id = b.id""", [int(params["target_id"])])
+        step.inserted = True
     elif action == "replace":
+        fields = replace_fields(params)
         sets = ", ".join(f"{c} = replace({c}, ?, ?)" for c in fields)
-        cur.execute(f"UPDATE samples SET {sets}, {bump} WHERE {touched}",
-                    [v for _f in fields for v in (params["find"], params["replace"])])
-    else:
-        raise ValueError(_("Unknown bulk action {action}").format(action=action))
-    cur.execute("UPDATE bulk_actions SET affected = ?, undo = ? WHERE id = ?",
-                [affected, json.dumps({"table": f"_bulk_undo_{action_id}"}), action_id])
-    return {"id": action_id, "affected": affected}
+        cur.execute(f"UPDATE samples SET {sets}, {BUMP} WHERE {where}",
+                    [v for _f in fields for v in (params["find"], params["replace"])] + args)
+        step.changed(f"id IN (SELECT id FROM {backup})")
 
 
 def undo(action: dict[str, Any], *, cur) -> dict[str, int]:
@@ -354,24 +360,26 @@ def undo(action: dict[str, Any], *, cur) -> dict[str, int]:
     backup = _backup_table(action["id"])
     kind = action["action"]
     skipped = 0
-    if kind == "delete":
-        restored = int(db.scalar(f"SELECT count(*) FROM {backup} WHERE id NOT IN (SELECT id FROM samples)", cur=cur))
-        cur.execute(f"INSERT INTO samples SELECT * FROM {backup} WHERE id NOT IN (SELECT id FROM samples)")
-    elif kind == "copy":
-        new = _new_ids_table(action["id"])
-        restored = int(db.scalar(f"SELECT count(*) FROM samples WHERE id IN (SELECT new_id FROM {new})", cur=cur))
-        cur.execute(f"DELETE FROM samples WHERE id IN (SELECT new_id FROM {new})")
-        cur.execute(f"DROP TABLE IF EXISTS {new}")
-    else:
-        # the action left each row at backup.version + 1; a higher version means someone edited it since
-        same = f"id IN (SELECT b.id FROM {backup} b JOIN samples s ON s.id = b.id AND s.version = b.version + 1)"
-        total = int(db.scalar(f"SELECT count(*) FROM {backup}", cur=cur))
-        restored = int(db.scalar(f"SELECT count(*) FROM samples WHERE {same}", cur=cur))
-        skipped = total - restored
-        cur.execute(f"""UPDATE samples SET instruction = b.instruction, input = b.input, output = b.output,
-                               status = b.status, tags = b.tags, dataset_id = b.dataset_id,
-                               version = samples.version + 1, updated_at = current_timestamp
-                        FROM {backup} b WHERE samples.id = b.id AND samples.{same}""")
+    with sample_search.keep_in_step(cur) as step:
+        if kind == "delete":
+            restored = cur.execute(f"INSERT INTO samples SELECT * FROM {backup} "
+                                   f"WHERE id NOT IN (SELECT id FROM samples)").fetchone()[0]
+            step.changed(f"id IN (SELECT id FROM {backup})")  # back with their old timestamps: index them here
+        elif kind == "copy":
+            new = _new_ids_table(action["id"])
+            restored = cur.execute(f"DELETE FROM samples WHERE id IN (SELECT new_id FROM {new})").fetchone()[0]
+            cur.execute(f"DROP TABLE IF EXISTS {new}")
+        else:
+            # the action left each row at backup.version + 1; a higher version means someone edited it since
+            sets = ", ".join(f"{c} = b.{c}" for c in KEEPS[kind])
+            total = int(db.scalar(f"SELECT count(*) FROM {backup}", cur=cur))
+            restored = cur.execute(f"""UPDATE samples SET {sets}, version = samples.version + 1,
+                                              updated_at = current_timestamp
+                                       FROM {backup} b WHERE samples.id = b.id AND samples.version = b.version + 1
+                                    """).fetchone()[0]
+            skipped = total - int(restored)
+            if kind == "replace":
+                step.changed(f"id IN (SELECT id FROM {backup})")
     cur.execute(f"DROP TABLE IF EXISTS {backup}")
     cur.execute("UPDATE bulk_actions SET undone = true, undo = NULL WHERE id = ?", [action["id"]])
-    return {"restored": restored, "skipped": skipped}
+    return {"restored": int(restored), "skipped": skipped}

@@ -15,6 +15,14 @@ A dead or misconfigured endpoint:
     server.fail_with = 500          # every chat completion answers 500 until set back to None
     FakeOpenAI(models={"fake-model"})   # any other model: 404 "The model `x` does not exist ..."
 
+An endpoint that takes only so many requests at once (off unless ``max_inflight`` is given):
+
+    FakeOpenAI(latency_s=0.2, max_inflight=6, retry_after_s=1)
+    # a request arriving while 6 are being answered gets 429 with ``retry-after: 1``; ``server.refused``
+    # counts those, ``server.answered`` the 200s, ``server.peak_inflight`` the most answered at once;
+    # ``server.arrived[i]`` is when ``server.requests[i]`` came (time.monotonic), ``server.refusals`` the
+    # indexes of the refused ones
+
 Error bodies are OpenAI's shape, ``{"error": {"message", "type", "code"}}``; a 401 echoes the bearer
 token in its message, as some endpoints do, so tests can check that the key is masked.
 """
@@ -33,7 +41,8 @@ class _Server(ThreadingHTTPServer):
 
 class FakeOpenAI:
     def __init__(self, reply: Callable[[dict], str] | None = None, *, latency_s: float = 0.0,
-                 timeout_s: float = 3.0, models: set[str] | None = None):
+                 timeout_s: float = 3.0, models: set[str] | None = None, max_inflight: int | None = None,
+                 retry_after_s: float = 1.0):
         self.reply = reply or (lambda req: req["messages"][-1]["content"])
         self.latency_s = latency_s
         self.timeout_s = timeout_s
@@ -42,6 +51,10 @@ class FakeOpenAI:
         self.faults: list = []
         self.requests: list[dict] = []
         self.headers: list[dict] = []
+        self.max_inflight, self.retry_after_s = max_inflight, retry_after_s
+        self.inflight = self.peak_inflight = self.refused = self.answered = 0
+        self.arrived: list[float] = []
+        self.refusals: list[int] = []
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -59,6 +72,23 @@ class FakeOpenAI:
     def _next_fault(self):
         with self._lock:
             return self.faults.pop(0) if self.faults else None
+
+    def _admit(self, index: int) -> bool:
+        """Take request ``index`` in unless ``max_inflight`` are being answered (then it is refused and counted)."""
+        with self._lock:
+            if self.max_inflight is not None and self.inflight >= self.max_inflight:
+                self.refused += 1
+                self.refusals.append(index)
+                return False
+            self.inflight += 1
+            self.peak_inflight = max(self.peak_inflight, self.inflight)
+            return True
+
+    def _done(self) -> None:
+        """A request taken in is answered (counted off before its answer is sent, as a real server does)."""
+        with self._lock:
+            self.inflight -= 1
+            self.answered += 1
 
     def _handler(self):
         """The request handler class bound to this server. Long because it is one class: the routes of
@@ -91,6 +121,12 @@ class FakeOpenAI:
                 self._send(status, {"error": {"message": message, "type": kind, "code": code}},
                            {"retry-after-ms": "10"} if status == 429 else None)
 
+            def _busy(self):
+                """The 429 of an endpoint taking only ``max_inflight`` requests at once."""
+                self._send(429, {"error": {"message": f"more than {fake.max_inflight} requests at once",
+                                           "type": "requests", "code": "rate_limit_exceeded"}},
+                           {"retry-after": f"{fake.retry_after_s:g}"})
+
             def do_GET(self):
                 if self.path.rstrip("/").endswith("/models"):
                     self._send(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
@@ -101,8 +137,10 @@ class FakeOpenAI:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with fake._lock:
+                    index = len(fake.requests)
                     fake.requests.append(body)
                     fake.headers.append(dict(self.headers))
+                    fake.arrived.append(time.monotonic())
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     return self._send(404, {"error": {"message": "not found"}})
                 model = body.get("model", "")
@@ -113,11 +151,16 @@ class FakeOpenAI:
                 fault = fake._next_fault()
                 if isinstance(fault, int):
                     return self._error(fault, model)
-                if fault == "timeout":
-                    time.sleep(fake.timeout_s)
-                if fake.latency_s:
-                    time.sleep(fake.latency_s)
-                content = '{"questions": [ {"q": "unterminated' if fault == "malformed" else fake.reply(body)
+                if not fake._admit(index):
+                    return self._busy()
+                try:
+                    if fault == "timeout":
+                        time.sleep(fake.timeout_s)
+                    if fake.latency_s:
+                        time.sleep(fake.latency_s)
+                    content = '{"questions": [ {"q": "unterminated' if fault == "malformed" else fake.reply(body)
+                finally:
+                    fake._done()
                 prompt_tokens = sum(len(m.get("content") or "") for m in body.get("messages", []))
                 usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(content),
                          "total_tokens": prompt_tokens + len(content)}

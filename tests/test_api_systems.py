@@ -394,6 +394,9 @@ def test_compare_page_adds_an_api_system_generates_and_moves_on_after_a_vote(stu
             at.text_input(key="compare_api_url").input(server.url)
             next(b for b in at.button if b.label == "Save API system").click().run()
             assert not at.exception and not at.error, [e.value for e in at.error]
+            # offered at once in the box above the form, and the page says so
+            assert any(o.startswith(f"{label} · ") for o in at.multiselect(key="compare_apis").options)
+            assert f"Saved {label}: choose it under API systems" in [m.value for m in at.success]
         at.checkbox(key="compare_with_base").uncheck()
         at.multiselect(key="compare_apis").set_value(["甲", "乙", "丙"]).run()
         at.button(key="compare_open").click().run()

@@ -10,8 +10,11 @@ named in its config and writes its run folder (see ``trainers/runfolder.py``): `
 - Loss on the response only: prompt tokens get label -100 (``labels_for``).
 - ``max_source_length`` / ``max_target_length`` as in the ChatGLM P-Tuning v2 recipe: the prompt
   keeps its beginning (and the template's answer cue), the response its first tokens.
-- No padding waste: each batch is padded to its own longest row (``collate``), and batches are
-  drawn from rows of similar length (``train_sampling_strategy="group_by_length"``).
+- No padding: each batch is packed into one row (``trainers/packing.py``: position ids restart per
+  sample, attention stays inside each sample, the output layer runs on response tokens only), where a
+  check on the run's first rows finds that exact for the model; else (``packing`` off, P-Tuning v2, a
+  model that cannot) each batch is padded to its own longest row (``collate``). Batches are drawn
+  from rows of similar length either way (``train_sampling_strategy="group_by_length"``).
 - SIGTERM: a checkpoint at the current step, then state ``cancelled``. A crash: ``failed`` with the
   error. Starting the same config again continues from the newest checkpoint (optimizer, scheduler,
   RNG and step count included). ``from_adapter`` starts a new run from an earlier run's adapter.
@@ -19,7 +22,8 @@ named in its config and writes its run folder (see ``trainers/runfolder.py``): `
   sample of at most ``eval_samples`` validation rows, and an evaluation the cadence asks for is skipped
   unless evaluation stays under ``eval_time_share`` of the training time measured so far. The first
   (step 0) and the last evaluation always run. ``eval_steps`` > 0 is an exact cadence, without the cap;
-  ``eval_samples=0`` scores the whole split.
+  ``eval_samples=0`` scores the whole split. An evaluation leaves the random state as it found it
+  (``RandomState``): a seed trains on the same batches whether or not the clock let evaluations run.
 """
 from __future__ import annotations
 
@@ -80,6 +84,8 @@ class Config:
                                                      "questions"), low=1, high=32768)
     max_target_length: int = setting("data", 256, N_("response tokens trained on: longer answers are cut"),
                                      low=1, high=32768)
+    cutoff_len: int = setting("data", 0, N_("> 0: prompt + response tokens kept in all, shared out as LLaMA-Factory's "
+                                            "cutoff_len does; 0: only the two limits above"), low=0, high=65536)
     # adapter
     method: str = setting("adapter", "lora", N_("lora | prefix (P-Tuning v2)"))
     lora_r: int = setting("adapter", 8, N_("rank of the update: its capacity"), low=1, high=1024)
@@ -122,6 +128,9 @@ class Config:
     save_total_limit: int = setting("optimisation", 2, N_("checkpoints kept on disk"), low=1, high=1000)
     group_by_length: bool = setting("optimisation", True,
                                     N_("batches of similar length: less padding, more tokens/s"))
+    packing: bool = setting("optimisation", True,
+                            N_("each batch as one row without padding, attention kept inside each sample (LoRA; "
+                               "padding where the model cannot pack exactly)"))
     # launch (read by trainers/launcher.py)
     num_processes: int = setting("launch", 1, N_("> 1: `accelerate launch` over that many GPUs"), low=1, high=64)
     deepspeed: bool = setting("launch", False,
@@ -159,6 +168,8 @@ def out_of_range(name: str, value: float, typed: str | None = None) -> str | Non
     'learning_rate must be at most 1, not 100000 (allowed: 0 to 1)'
     >>> out_of_range("batch_size", 8) is None
     True
+    >>> out_of_range("cutoff_len", 1)
+    'cutoff_len must be 0 (no limit in all) or at least 2, not 1'
     """
     meta = next((f.metadata for f in fields(Config) if f.name == name), {})
     low, high = meta.get("min"), meta.get("max")
@@ -168,6 +179,8 @@ def out_of_range(name: str, value: float, typed: str | None = None) -> str | Non
         return _("{name} must be at least {low}, not {value} (allowed: {low} to {high})").format(**shown)
     if high is not None and value > high:
         return _("{name} must be at most {high}, not {value} (allowed: {low} to {high})").format(**shown)
+    if name == "cutoff_len" and 0 < value < 2:  # one token in all leaves no response token to train on
+        return _("{name} must be 0 (no limit in all) or at least 2, not {value}").format(**shown)
     return None
 
 
@@ -314,15 +327,40 @@ def render(sample: dict[str, Any], tokenizer) -> tuple[str, str, str]:
 
 
 def truncate(head: list[int], tail: list[int], response: list[int], max_source_length: int,
-             max_target_length: int) -> tuple[list[int], list[int]]:
+             max_target_length: int, cutoff_len: int = 0) -> tuple[list[int], list[int]]:
     """(prompt ids, response ids) within the limits: the head keeps its start, the tail stays whole.
+    With ``cutoff_len`` the two together keep at most that many, shared as ``cutoff_split`` says.
 
     >>> truncate([1, 2, 3, 4], [9], [5, 6, 7], 3, 2)
     ([1, 2, 9], [5, 6])
+    >>> truncate([1, 2, 3, 4], [9], [5, 6, 7], 100, 100, cutoff_len=6)
+    ([1, 2, 3, 9], [5, 6])
     """
+    if cutoff_len > 0:
+        source, target = cutoff_split(min(len(head) + len(tail), max_source_length),
+                                      min(len(response), max_target_length), cutoff_len)
+        max_source_length = max(1, source)
+        max_target_length = min(target, cutoff_len - max_source_length)
     budget = max(0, max_source_length - len(tail))
     prompt = (head[:budget] + tail)[-max_source_length:]
     return prompt, response[:max_target_length]
+
+
+def cutoff_split(source_len: int, target_len: int, cutoff_len: int) -> tuple[int, int]:
+    """(prompt, response) lengths kept within ``cutoff_len`` in all, as LLaMA-Factory's ``infer_seqlen``:
+    a short response is kept whole, else a short prompt, else both cut in proportion.
+
+    >>> cutoff_split(20, 600, 456), cutoff_split(300, 100, 256), cutoff_split(300, 300, 256)
+    ((20, 436), (156, 100), (128, 128))
+    """
+    if target_len * 2 < cutoff_len:
+        max_target = cutoff_len
+    elif source_len * 2 < cutoff_len:
+        max_target = cutoff_len - source_len
+    else:
+        max_target = int(cutoff_len * (target_len / (source_len + target_len)))
+    target = min(max_target, target_len)
+    return min(max(cutoff_len - target, 0), source_len), target
 
 
 def labels_for(input_ids: list[int], prompt_len: int) -> list[int]:
@@ -336,9 +374,9 @@ def labels_for(input_ids: list[int], prompt_len: int) -> list[int]:
 
 
 def build_example(head: list[int], tail: list[int], response: list[int], max_source_length: int,
-                  max_target_length: int) -> dict[str, list[int]]:
+                  max_target_length: int, cutoff_len: int = 0) -> dict[str, list[int]]:
     """One training row: input_ids, labels (response only), attention_mask."""
-    prompt, answer = truncate(head, tail, response, max_source_length, max_target_length)
+    prompt, answer = truncate(head, tail, response, max_source_length, max_target_length, cutoff_len)
     ids = prompt + answer
     return {"input_ids": ids, "labels": labels_for(ids, len(prompt)), "attention_mask": [1] * len(ids)}
 
@@ -382,7 +420,7 @@ def encode(samples: list[dict[str, Any]], tokenizer, cfg: Config) -> list[dict[s
     heads, tails, responses = (tok(column) for column in zip(*parts))
     rows = []
     for h, t, r in zip(heads, tails, responses):
-        row = build_example(h, t, r, cfg.max_source_length, cfg.max_target_length)
+        row = build_example(h, t, r, cfg.max_source_length, cfg.max_target_length, cfg.cutoff_len)
         row["length"] = len(row["input_ids"])
         rows.append(row)
     return rows
@@ -430,9 +468,10 @@ def lora_targets(model) -> list[str]:
         if isinstance(module, torch.nn.Linear) and module is not out_layer:
             names.add(name.rsplit(".", 1)[-1])
     if not names:  # e.g. GPT-2's Conv1D layers: peft's table knows them
-        from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as TABLE
+        from peft import utils
 
-        return list(TABLE.get(getattr(model.config, "model_type", ""), []))
+        table = utils.TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+        return list(table.get(getattr(model.config, "model_type", ""), []))
     return sorted(names)
 
 
@@ -532,6 +571,33 @@ def last_eval_seconds(run_dir: Path) -> float | None:
     return float(found[-1]) if found else None
 
 
+class RandomState:
+    """torch's random state (CPU and CUDA) kept before an evaluation and put back after it.
+
+    Evaluating draws from the global generator (each DataLoader pass takes a seed from it), and the
+    length-grouped sampler draws each epoch's order from the same generator. Under the time cap
+    whether an evaluation runs depends on the clock, so without this the order of every later epoch
+    (and LoRA dropout) would depend on machine speed: the same seed would train differently.
+    """
+
+    def __init__(self):
+        self.saved = None
+
+    def keep(self) -> None:
+        import torch
+
+        self.saved = (torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
+
+    def restore(self) -> None:
+        import torch
+
+        if self.saved is not None:
+            cpu, cuda = self.saved
+            torch.set_rng_state(cpu)
+            if cuda is not None:
+                torch.cuda.set_rng_state_all(cuda)
+
+
 def make_callback(run_dir: Path, cfg: Config, status: Status, has_eval: bool, eval_rows: int = 0):
     """The TrainerCallback that writes status.json, metrics.jsonl and config.json into checkpoints,
     and holds evaluation to ``eval_time_share`` of training time (with ``eval_steps`` 0). Long because it is
@@ -545,13 +611,19 @@ def make_callback(run_dir: Path, cfg: Config, status: Status, has_eval: bool, ev
         def __init__(self):
             self.last = (time.time(), 0)  # (time, tokens seen) at the previous train log
             self.budget = EvalBudget(cfg.eval_time_share, time.time())
+            self.random = RandomState()
 
         def on_train_begin(self, args, state, control, **kw):
             self.last = (time.time(), state.num_input_tokens_seen)
             self.budget = EvalBudget(cfg.eval_time_share, time.time(), last_eval_seconds(run_dir))
+            self.random.keep()
             status.update(state="running", step=state.global_step, total=state.max_steps)
 
+        def on_evaluate(self, args, state, control, **kw):
+            self.random.restore()  # training goes on as if this evaluation had not run
+
         def on_step_end(self, args, state, control, **kw):
+            self.random.keep()
             status.data.update(step=state.global_step, total=state.max_steps)
             if state.global_step >= state.max_steps:  # the last step is always logged and evaluated
                 control.should_log = True
@@ -640,6 +712,7 @@ def training_args(cfg: Config, run_dir: Path, *, steps: int, has_eval: bool, res
         save_total_limit=cfg.save_total_limit,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         include_num_input_tokens_seen="non_padding",
+        prediction_loss_only=True,  # evaluation keeps the loss, never every batch's logits
         remove_unused_columns=False,
         label_names=["labels"],
         bf16=bf16,
@@ -662,11 +735,35 @@ def evaluation_plan(cfg: Config, steps: int, k: int, n_val: int, *, resuming: bo
             + ("" if resuming else _(", at step 0")) + _(", {when}, and at the end").format(when=when))
 
 
+def make_trainer(cfg: Config, model, tokenizer, train_rows: list[dict[str, Any]], val_rows: list[dict[str, Any]],
+                 args, callbacks: list | None = None):
+    """The Trainer over these rows: packed batches where ``packing.plan`` finds them exact for this model
+    (checked on the first training rows), else each batch padded to its longest row; the plan is logged."""
+    from datasets import Dataset
+    from transformers import PrinterCallback, Trainer
+
+    from trainers import packing
+
+    plan = packing.plan(model, train_rows, method=cfg.method, wanted=cfg.packing)
+    print(plan.note, flush=True)
+    pad_id = tokenizer.pad_token_id
+    trainer = Trainer(
+        model=model, args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
+        data_collator=plan.collate or (lambda rows: collate(rows, pad_id)),
+        compute_loss_func=plan.loss,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per log
+    return trainer
+
+
 def train(cfg: Config, run_dir: Path, status: Status) -> str:
     """Fine-tune as configured; return the final state: done or cancelled."""
     import transformers
-    from datasets import Dataset
-    from transformers import PrinterCallback, Trainer, set_seed
+    from transformers import set_seed
 
     transformers.logging.set_verbosity_warning()
     set_seed(cfg.seed)
@@ -693,16 +790,8 @@ def train(cfg: Config, run_dir: Path, status: Status) -> str:
         print(evaluation_plan(cfg, steps, k, n_val, resuming=resume is not None), flush=True)
     args = training_args(cfg, run_dir, steps=steps, has_eval=bool(val_rows), resuming=resume is not None,
                          cuda=cuda, bf16=bf16)
-    pad_id = tokenizer.pad_token_id
-    trainer = Trainer(
-        model=model, args=args,
-        train_dataset=Dataset.from_list(train_rows),
-        eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
-        data_collator=lambda rows: collate(rows, pad_id),
-        processing_class=tokenizer,
-        callbacks=[make_callback(run_dir, cfg, status, bool(val_rows), len(val_rows))],
-    )
-    trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per log
+    trainer = make_trainer(cfg, model, tokenizer, train_rows, val_rows, args,
+                           callbacks=[make_callback(run_dir, cfg, status, bool(val_rows), len(val_rows))])
     if resume is not None:
         done = int(resume.name.split("-")[1])
         runfolder.truncate_metrics(run_dir, done)

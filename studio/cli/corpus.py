@@ -31,7 +31,11 @@ def register(sub, groups) -> None:
     p.add_argument("--model", help=_("model name (default $STUDIO_MODEL)"))
     p.add_argument("--base-url", help=_("OpenAI-compatible endpoint (default $STUDIO_BASE_URL); "
                                         "the key is read from $OPENAI_API_KEY (or $STUDIO_API_KEY_ENV)"))
-    p.add_argument("--concurrency", type=int, default=4, help=_("requests in flight, 1-64 (default 4)"))
+    p.add_argument("--concurrency", type=_concurrency, default=4, metavar="N|auto",
+                   help=_("the most requests in flight, 1-64, or auto (up to 64); below it the batch backs off "
+                          "on 429 rate limits and grows again (default 4)"))
+    p.add_argument("--fixed-concurrency", action="store_true",
+                   help=_("keep exactly --concurrency requests in flight (no backing off on 429)"))
     p.add_argument("--rpm", type=float, default=0, help=_("requests per minute limit (default none)"))
     p.add_argument("--budget", type=float, help=_("stop when the estimated cost reaches this"))
     p.add_argument("--budget-tokens", type=int, help=_("stop when this many tokens are spent"))
@@ -48,6 +52,17 @@ def register(sub, groups) -> None:
     p.add_argument("--retry-failed", action="store_true", help=_("try passages that failed before again"))
     p.add_argument("--no-progress", action="store_true", help=_("no progress bar on stderr"))
     p.set_defaults(render=_render_generate)
+
+
+def _concurrency(text: str) -> int:
+    """``--concurrency``: a whole number, or ``auto`` (adaptive up to 64); the range is checked with the
+    other options, in the user's words."""
+    from studio.generate.runner import concurrency_value
+
+    return concurrency_value(text)
+
+
+_concurrency.__name__ = "concurrency"  # argparse names the type in its message: "invalid concurrency value"
 
 
 def _import_corpus(args) -> dict:
@@ -71,6 +86,8 @@ def _render_generate(s: dict) -> str:
     line = _("batch {batch} {state}: {passages} passages, {samples} samples, {failed} failed, {requests} requests, "
              "{tokens} tokens, estimated cost {cost}; {remaining} passages left").format(
         **{**s, "state": state_label(s["state"]), "tokens": f"{s['tokens']:,}", "cost": f"{s['cost']:.4f}"})
+    if s.get("rate_limited"):
+        line += _("; {rate_limited} rate-limited requests (429) retried, {concurrency} in flight at the end").format(**s)
     return line + (f"\n{s['error']}" if s.get("error") else "")
 
 
@@ -80,7 +97,7 @@ def _generate(args) -> dict:
     from studio.core.progress import report
     from studio.generate import Options, run
 
-    opts = Options(concurrency=args.concurrency, rpm=args.rpm, budget=args.budget, budget_tokens=args.budget_tokens,
+    opts = Options(concurrency=args.concurrency, adaptive=not args.fixed_concurrency, rpm=args.rpm, budget=args.budget, budget_tokens=args.budget_tokens,
                    price_in=args.price_in, price_out=args.price_out, timeout=args.timeout, retries=args.retries,
                    backoff_s=args.backoff, limit=args.limit, n=args.n, temperature=args.temperature,
                    per_passage=args.per_passage, retry_failed=args.retry_failed)
@@ -94,7 +111,8 @@ def _generate(args) -> dict:
         if bar is None:
             bar = tqdm(total=p["total"], file=sys.stderr, unit=_("passage"), desc=_("generate"))
         bar.update(p["done"] - bar.n)
-        bar.set_postfix(samples=p["samples"], failed=p["failed"], tokens=p["tokens"], refresh=False)
+        bar.set_postfix(samples=p["samples"], failed=p["failed"], tokens=p["tokens"],
+                        concurrency=p.get("concurrency"), refused=p.get("rate_limited"), refresh=False)
 
     try:
         return run(args.dataset, args.into, args.strategy, template=args.template, model=args.model,

@@ -28,6 +28,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("exports", "exports_out", "Folder that exports are written into (names cannot escape it)."),
     Setting("port", "8501", "Port `make run` serves the studio on (always on 127.0.0.1)."),
     Setting("demo", "1", "Load the demo project (exam bank, domain text) into an empty database on first start: 1 or 0."),
+    Setting("demo_pretrain_steps", "120", "Steps of the short pre-training `init` gives a newly built demo model on the shipped demo text (about a minute on 2 cores, at most 3 minutes), so its answers read like Chinese text. 0 = keep it random."),
     Setting("base_url", "", "Default OpenAI-compatible endpoint for generation and judging (e.g. https://api.deepseek.com/v1)."),
     Setting("model", "", "Default model name at that endpoint."),
     Setting("api_key_env", "OPENAI_API_KEY", "Name of the environment variable (or Streamlit secret) holding the API key; the key itself is never stored."),

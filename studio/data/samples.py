@@ -9,6 +9,7 @@ refuse the same values with the same words.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -59,11 +60,31 @@ def _dataset(name: str) -> dict[str, Any]:
     return store_datasets.get(name)
 
 
+_KEPT = threading.Lock()  # guards the two caches below (pages rerun in several threads)
+_FACETS: dict[tuple, dict[str, dict[str, int]]] = {}  # (database, dataset, change mark) -> facets
+
+
+def _facets(dataset_id: int, mark: tuple) -> dict[str, dict[str, int]]:
+    """A dataset's facets, counted again only when the samples changed: every page rerun shows them, and
+    at ten million rows counting them takes longer than the page itself."""
+    key = (str(db.db_path()), dataset_id, mark)
+    found = _FACETS.get(key)
+    if found is None:
+        found = store.facets(dataset_id)
+        with _KEPT:
+            for old in [k for k in _FACETS if k[:2] == key[:2]]:
+                _FACETS.pop(old, None)
+            _FACETS[key] = found
+    return {k: dict(v) for k, v in found.items()}
+
+
 def samples_datasets() -> list[dict[str, Any]]:
     """Datasets that hold samples, with counts by status, origin and type."""
     out = []
-    for d in store_datasets.list_all("samples"):
-        f = store.facets(d["id"])
+    found = store_datasets.list_all("samples")
+    mark = store.change_mark() if found else ()
+    for d in found:
+        f = _facets(d["id"], mark)
         out.append({"name": d["name"], "id": d["id"], "samples": sum(f["status"].values()),
                     "by_status": f["status"], "by_origin": f["origin"], "by_type": f["qtype"],
                     "licence": d.get("licence")})
@@ -118,14 +139,32 @@ def page(dataset: str, f: SampleFilter | None = None, *, page_no: int = 1, page_
     page_size, page_no = int(page_size), int(page_no)
     rows = store.page(ds["id"], f, sort=sort, descending=descending, limit=page_size,
                       offset=(page_no - 1) * page_size)
-    total = store.count(ds["id"], f) if with_total else None
+    total = _count(ds["id"], f) if with_total else None
     pages = max(1, -(-total // page_size)) if total is not None else None
     return {"rows": rows, "total": total, "page": page_no, "pages": pages}
 
 
+_COUNTS: dict[tuple, int] = {}  # (database, dataset, filter, change mark) -> count
+COUNTS_KEPT = 64
+
+
+def _count(dataset_id: int, f: SampleFilter | None) -> int:
+    """A count, kept until any sample changes: the page counts its filter again on every rerun (each page
+    change), and a search for text in most rows has to read them all to count them."""
+    key = (str(db.db_path()), dataset_id, f, store.change_mark())
+    found = _COUNTS.get(key)
+    if found is None:
+        found = store.count(dataset_id, f)
+        with _KEPT:
+            while len(_COUNTS) >= COUNTS_KEPT:
+                _COUNTS.pop(next(iter(_COUNTS)))
+            _COUNTS[key] = found
+    return found
+
+
 def count(dataset: str, f: SampleFilter | None = None) -> int:
     """How many rows of a dataset match a filter."""
-    return store.count(_dataset(dataset)["id"], f)
+    return _count(_dataset(dataset)["id"], f)
 
 
 def get(sample_id: int) -> dict[str, Any]:
@@ -255,15 +294,7 @@ def _bulk_params(action: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _extra(action: str, p: dict[str, Any]) -> tuple[str, list] | None:
-    if action == "replace":
-        return "(" + " OR ".join(f"contains({c}, ?)" for c in p["fields"]) + ")", [p["find"]] * len(p["fields"])
-    if action == "tag":
-        return "NOT list_contains(tags, ?)", [p["tag"]]
-    if action == "untag":
-        return "list_contains(tags, ?)", [p["tag"]]
-    if action == "status":
-        return "status <> ?", [p["status"]]
-    return None
+    return store.condition(action, p)
 
 
 def bulk_count(dataset: str, f: SampleFilter | None, action: str, params: dict[str, Any] | None = None) -> int:
@@ -283,12 +314,13 @@ def bulk(dataset: str, f: SampleFilter | None, action: str, params: dict[str, An
     p = _bulk_params(action, params or {})
     if action in ("copy", "move") and p["target_id"] == ds["id"]:
         raise InputError(_("Choose another dataset as the target"))
-    with db.transaction() as cur:
-        now = store.count(ds["id"], f, extra=_extra(action, p), cur=cur)
+    def check(now: int) -> None:  # the rows are chosen once: their count is checked before any change
         if now != int(confirm):
             raise Conflict(_("The filtered set now has {now} rows to change, not the {confirmed} you confirmed; "
                              "nothing was changed — check and confirm again").format(now=now, confirmed=confirm))
-        done = store.bulk(ds["id"], f, action, p, cur=cur)
+
+    with db.transaction() as cur:
+        done = store.bulk(ds["id"], f, action, p, cur=cur, check=check)
     return {"dataset": dataset, "action": action, "affected": done["affected"], "bulk_id": done["id"]}
 
 

@@ -31,6 +31,8 @@ class BatchRun:
         self.stop_requested = False
         self.last_beat = time.monotonic()
         self.failing: list[Outcome] = []  # failed passages in a row, logged but not yet marked finished
+        self.gate = ctx.caller.gate if ctx.caller is not None else None  # requests in flight and their limit
+        self.shown: dict | None = None    # the concurrency and 429s last written to the batch row
 
     def over_budget(self) -> str | None:
         """Why the batch must stop for its budget (earlier runs' spending included), or None."""
@@ -117,7 +119,25 @@ class BatchRun:
         counts["samples"] += len(outcome.samples) + len(outcome.questions)
         counts["failed"] += outcome.status in ("failed", "unparsed")
         if self.progress:
-            self.progress({"done": counts["passages"], "total": self.total, **counts})
+            self.progress({"done": counts["passages"], "total": self.total, **counts, **self._concurrency()})
+
+    def _concurrency(self) -> dict:
+        """The current limit of requests in flight and the 429s so far (none for cloze)."""
+        if self.gate is None:
+            return {}
+        return {"concurrency": self.gate.now, "rate_limited": self.gate.limited}
+
+    def _show_concurrency(self) -> None:
+        """Write the current limit and the 429s so far into the batch row's options (``concurrency_now``,
+        ``rate_limited``) when they changed: the page reads them from there."""
+        from store import generation as store
+
+        now = self._concurrency()
+        if not now or now == self.shown:
+            return
+        self.shown = now
+        store.update_batch(self.batch_id, options={**self.ctx.opts.logged(), "concurrency_now": now["concurrency"],
+                                                   "rate_limited": now["rate_limited"]})
 
     def _stop_set(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -147,14 +167,15 @@ class BatchRun:
         pending = iter(todo)
         inflight = {}
         interrupted = False
+        self._show_concurrency()
         with ThreadPoolExecutor(max_workers=self.ctx.opts.concurrency, thread_name_prefix="generate") as pool:
             while True:
                 if not interrupted:
                     self._start_more(pool, pending, inflight)
                 if not inflight:
                     break
-                try:
-                    done, _unused = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
+                try:  # a short wait: a passage waiting to retry makes room for another one
+                    done, _unused = wait(list(inflight), timeout=0.2, return_when=FIRST_COMPLETED)
                     for f in done:
                         inflight.pop(f)
                         self.commit(f.result())
@@ -163,17 +184,19 @@ class BatchRun:
                     continue
                 if self._stop_set() or (time.monotonic() - self.last_beat > 1.0):
                     self.last_beat = time.monotonic()
+                    self._show_concurrency()
                     if store.heartbeat(self.batch_id) or self._stop_set():
                         self.stop_requested = True
         if interrupted:
             self.stop_requested = True
 
     def _start_more(self, pool: ThreadPoolExecutor, pending: Iterator[dict], inflight: dict) -> None:
-        """Submit passages until ``concurrency`` are in flight, unless a stop, an error or the budget says no.
+        """Submit passages until the room is full, unless a stop, an error or the budget says no.
 
-        One at a time while the passages ending last failed: a failing endpoint is not flooded.
+        The room is the concurrency's current limit plus the passages waiting to retry a request (they hold
+        no place); one at a time while the passages ending last failed: a failing endpoint is not flooded.
         """
-        room = 1 if self.failing else self.ctx.opts.concurrency
+        room = 1 if self.failing else (self.gate.room() if self.gate is not None else self.ctx.opts.concurrency)
         while len(inflight) < room and not self.stop_requested and not self.error:
             reason = self.over_budget()
             if reason:
@@ -195,6 +218,7 @@ class BatchRun:
         if self.state != "paused":  # the run ended another way: the failures held back are the passages' own
             self._settle_failures()
         remaining = len(store.todo_passages(source_id, self.into_id, self.ctx.strategy))
+        self._show_concurrency()
         state, error = self.state, self.error
         if state in ("paused", "stopped"):
             pass  # ``error`` says why
@@ -213,7 +237,7 @@ class BatchRun:
             refresh_flags(self.into_id)
         counts = self.counts
         summary = {"dataset": into, "batch": self.batch_id, "state": state, **counts,
-                   "cost": round(counts["cost"], 6), "remaining": remaining}
+                   "cost": round(counts["cost"], 6), "remaining": remaining, **self._concurrency()}
         if error:
             summary["error"] = error
         if state in ("failed", "paused"):

@@ -1,9 +1,14 @@
 """The request caller: one chat completion at a time, with retries, a shared rate limit and a log entry
 per attempt, written into the passage's :class:`Outcome`.
 
-- **Retries**: 429, 5xx, timeouts and connection errors are retried with exponential backoff (honouring
-  ``retry-after``) up to ``retries`` times; every attempt is logged. Authentication, permission and
-  unknown-model errors (401, 403, 404) raise :class:`Fatal` at once (retrying them only burns time).
+- **Retries**: 429, 5xx, timeouts and connection errors are retried with exponential backoff up to
+  ``retries`` times, after the wait the endpoint names (``retry-after`` / ``retry-after-ms``) when it
+  names one; every attempt is logged. A 429 while the endpoint answers other requests is throttling,
+  not failure: it is retried without using up a retry (see :meth:`Caller.ask`). Authentication,
+  permission and unknown-model errors (401, 403, 404) raise :class:`Fatal` at once.
+- **Concurrency**: each attempt holds a place of the batch's :class:`~studio.generate.concurrency.Concurrency`
+  while it is in flight (not while it waits to be retried); a 429 lowers an adaptive limit, answers
+  raise it.
 - **Halt**: :meth:`Caller.halt` (a fatal error, or the runner pausing the batch) wakes every thread
   waiting to retry; its next attempt raises :class:`Halted` and the passage stays to do.
 - **Messages**: every failure is one line in the user's words naming the HTTP status and the endpoint's
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from studio.core.i18n import N_, _
+from studio.generate.concurrency import Concurrency
 
 if TYPE_CHECKING:
     from studio.generate.runner import Options
@@ -94,54 +100,85 @@ class RateLimiter:
 class Caller:
     """One chat completion with retries, rate limiting and a log entry per attempt."""
 
-    def __init__(self, client, model: str, opts: Options, limiter: RateLimiter):
+    def __init__(self, client, model: str, opts: Options, limiter: RateLimiter, gate: Concurrency | None = None):
         self.client, self.model, self.opts, self.limiter = client, model, opts, limiter
+        self.gate = gate or Concurrency(10**6, adaptive=False)  # no gate given: only counting
         self._halt = threading.Event()
 
     def halt(self) -> None:
-        """Make every thread's next attempt raise :class:`Halted`, waking those waiting to retry."""
+        """Make every thread's next attempt raise :class:`Halted`, waking those waiting to retry or for a place."""
         self._halt.set()
+        self.gate.wake()
 
     def ask(self, out: Outcome, step: str, messages: list, temperature: float) -> tuple[int, str]:
-        """Send ``messages``; return (index of the request in ``out.requests``, reply text)."""
-        import openai
+        """Send ``messages``; return (index of the request in ``out.requests``, reply text).
 
+        A 429 uses up one of ``retries`` only when nothing else was answered since this request was last
+        refused (its first refusal is free): a throttled batch loses no passage, and an endpoint that
+        refuses everything (quota exhausted) still fails its passages and pauses the batch.
+        """
         options = {"temperature": temperature, "timeout": self.opts.timeout}
-        for attempt in range(self.opts.retries + 1):
+        attempts, counted, answered_before = 0, 0, None
+        while True:
             if self._halt.is_set():  # a fatal error or a pause: leave this passage to do
                 raise Halted()
+            attempts += 1
+            req, wait_s, limited = self._attempt(out, step, messages, temperature, {**options, "attempt": attempts})
+            if req.status == "ok":
+                return len(out.requests) - 1, req.response
+            free = limited and (answered_before is None or self.gate.successes > answered_before)
+            if limited:
+                answered_before = self.gate.successes
+            if not free:
+                counted += 1
+                if counted > self.opts.retries:
+                    raise PassageFailed("failed", _("gave up after {n} attempts: {error}").format(
+                        n=attempts, error=req.error))
+            req.error += _(" (retried)")
+            delay = self.opts.backoff_s * (2 ** max(counted - 1, 0)) * (0.75 + random.random() / 2)
+            if wait_s is not None:  # the endpoint said when: not sooner, a little spread
+                delay = wait_s * (1 + random.random() / 10)
+            with self.gate.backing_off():
+                self._halt.wait(delay)  # a halt ends the wait at once
+
+    def _attempt(self, out: Outcome, step: str, messages: list, temperature: float,
+                 options: dict) -> tuple[Request, float | None, bool]:
+        """One request, holding a place of :attr:`gate` while it is in flight: (the logged request, the
+        wait the endpoint asked for, whether it was a 429). Raises :class:`Fatal`, :class:`PassageFailed`
+        (refused as it stands) or :class:`Halted`."""
+        import openai
+
+        level = self.gate.acquire(self._halt)
+        if level is None:
+            raise Halted()
+        result = "other"
+        try:
             self.limiter.wait()
-            req = Request(step, self.model, {**options, "attempt": attempt + 1}, messages)
+            req = Request(step, self.model, options, messages)
             out.requests.append(req)
             started = time.monotonic()
-            wait_s = None
             try:
                 reply = self.client.chat.completions.create(model=self.model, messages=messages,
                                                             temperature=temperature)
             except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as err:
                 req.status, req.error = "failed", self.describe(err)
-                req.duration_ms = int((time.monotonic() - started) * 1000)
                 self.halt()  # every other passage stops too
                 raise Fatal(req.error) from None
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError, openai.ConflictError) as err:
                 req.status, req.error = "failed", self.describe(err)
-                req.duration_ms = int((time.monotonic() - started) * 1000)
-                wait_s = _retry_after(err)
+                result = "limited" if isinstance(err, openai.RateLimitError) else "other"
+                return req, _retry_after(err), result == "limited"
             except openai.APIStatusError as err:  # 400 and the like: this passage's request is refused
                 req.status, req.error = "failed", self.describe(err)
-                req.duration_ms = int((time.monotonic() - started) * 1000)
                 raise PassageFailed("failed", req.error) from None
-            else:
+            finally:
                 req.duration_ms = int((time.monotonic() - started) * 1000)
-                self._record_reply(req, reply)
-                return len(out.requests) - 1, req.response
-            if attempt < self.opts.retries:
-                delay = self.opts.backoff_s * (2 ** attempt) * (0.75 + random.random() / 2)
-                req.error += _(" (retried)")
-                self._halt.wait(max(delay, wait_s or 0))  # a halt ends the wait at once
-        raise PassageFailed("failed", _("gave up after {n} attempts: {error}").format(
-            n=self.opts.retries + 1, error=out.requests[-1].error))
+            self._record_reply(req, reply)
+            result = "ok"
+            return req, None, False
+        finally:
+            self.gate.release(level, result)
 
     def describe(self, err) -> str:
         """``err`` as one line in the user's words, the key masked (see :func:`describe`)."""

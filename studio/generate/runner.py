@@ -4,7 +4,13 @@ How it keeps its promises:
 
 - **Bounded concurrency**: worker threads only talk HTTP (:mod:`studio.generate.caller`, through the
   passage handlers of :mod:`studio.generate.strategies`); the thread that called :func:`run` is the
-  only one writing to the database.
+  only one writing to the database. At most ``concurrency`` requests are in flight; with ``adaptive``
+  (the default) fewer while the endpoint answers 429: the limit starts at 4 (or less), halves or steps
+  back on a 429 and grows while requests are answered (:mod:`studio.generate.concurrency`). A 429 is
+  retried after the endpoint's ``Retry-After`` and is not a failed passage while other requests are
+  answered. The current limit is in the batch's ``options`` (``concurrency_now``), the progress dicts
+  and the summary (``concurrency``, with ``rate_limited``: the 429s answered). ``AUTO_CONCURRENCY``
+  is the ceiling of ``--concurrency auto`` (:func:`concurrency_value`).
 - **Nothing lost, nothing twice**: each passage's requests, samples and its row in ``batch_passages``
   are committed in one transaction as soon as the passage finishes. ``batch_passages`` has the primary
   key (batch, passage), and a new run skips every passage any batch of the same strategy into the same
@@ -39,12 +45,14 @@ from studio.core.i18n import N_, _
 from studio.generate import prompting as tpl
 from studio.generate.batch_run import BatchRun
 from studio.generate.caller import Caller, RateLimiter
+from studio.generate.concurrency import Concurrency
 from studio.generate.strategies import Context
 
 
 @dataclass
 class Options:
-    concurrency: int = 4          # requests (passages) in flight at once
+    concurrency: int = 4          # the most requests in flight at once
+    adaptive: bool = True         # below that: back off on 429, grow while answered (studio.generate.concurrency)
     rpm: float = 0                # requests per minute across all threads; 0 = no limit
     budget: float | None = None   # stop when the estimated cost reaches this (price_in/price_out units)
     budget_tokens: int | None = None  # stop when this many tokens (prompt + completion) are spent
@@ -89,6 +97,19 @@ LIMITS = (
     ("examples", N_("Few-shot examples per passage"), 1, 20, True, False),
     ("pause_after", N_("Failed passages in a row that pause the batch"), 0, 1000, True, True),
 )
+
+
+AUTO_CONCURRENCY = 64  # the ceiling "auto" stands for: the highest concurrency a batch takes
+
+
+def concurrency_value(text: str) -> int:
+    """A concurrency as typed on the command line: a whole number, or ``auto`` (adaptive up to 64).
+
+    ``concurrency_value("auto")`` -> 64; ``concurrency_value("8")`` -> 8; anything else raises
+    ValueError (argparse's ``type=`` then says "invalid concurrency_value value").
+    """
+    text = str(text).strip()
+    return AUTO_CONCURRENCY if text.lower() == "auto" else int(text)
 
 
 def _number(x) -> str:
@@ -227,7 +248,7 @@ def _setup(strategy: str, template: str | None, template_body: dict | None, mode
     if not model:
         raise InputError(_("no model: name the model to call (Model on the page, --model, or STUDIO_MODEL)"))
     client = get_client(base_url, key=key, timeout=opts.timeout, max_retries=opts.client_retries)
-    caller = Caller(client, model, opts, RateLimiter(opts.rpm))
+    caller = Caller(client, model, opts, RateLimiter(opts.rpm), Concurrency(opts.concurrency, opts.adaptive))
     return _Setup(name, body, found["id"], caller, model, str(client.base_url))
 
 

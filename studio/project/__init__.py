@@ -1,10 +1,14 @@
 """Start-up of a project: migrate the database, build the demo model, load the demo project once."""
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Callable
 
 from store import db
 from studio.core import settings
+from studio.core.errors import InputError
+from studio.core.i18n import _
 from studio.train.demo_model import demo_model_dir
 
 # Loaders of the demo project, run once on an empty database: each takes no argument and writes its
@@ -32,6 +36,34 @@ def _demo_exam_bank() -> None:
 DEMO_LOADERS.append(_demo_exam_bank)
 
 
+def _build_demo_model(target: Path) -> None:
+    """Build the demo model and give it its short pre-training (``STUDIO_DEMO_PRETRAIN_STEPS``) in a
+    folder beside ``target``, then move it into place: an interrupted ``init`` leaves no half-made model
+    that a later ``init`` would take as built. Only a new model is pre-trained: runs already trained on
+    an existing demo model keep the base they were trained on."""
+    from tqdm import tqdm
+
+    from studio.train import demo_model, demo_pretrain
+
+    steps = settings.get("demo_pretrain_steps").strip()
+    if not steps.isdigit():
+        raise InputError(_("STUDIO_DEMO_PRETRAIN_STEPS must be a whole number of steps (0 = none), not {value}")
+                         .format(value=repr(steps)))
+    staging = target.with_name(target.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)
+    demo_model.build(staging)
+    if int(steps):
+        with tqdm(total=int(steps), desc=_("pre-training the demo model"), unit=_("step")) as bar:
+            def advance(step: int, loss: float) -> None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.2f}")
+            demo_pretrain.pretrain(staging, max_steps=int(steps), progress=advance)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    summary = target / "studio_demo_model.json"
+    summary.write_text(summary.read_text(encoding="utf-8").replace(str(staging), str(target)), encoding="utf-8")
+
+
 def init(*, build_model: bool = True) -> dict:
     """Migrate the database, build the demo model when missing, load the demo project into an empty db."""
     from store import overview
@@ -42,7 +74,7 @@ def init(*, build_model: bool = True) -> dict:
         from studio.train import demo_model
 
         if not demo_model.is_built(demo_model_dir()):
-            demo_model.build(demo_model_dir())
+            _build_demo_model(demo_model_dir())
             built = True
     loaded = False
     if settings.get("demo") == "1" and overview.totals()["datasets"] == 0:

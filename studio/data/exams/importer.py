@@ -27,8 +27,15 @@ from studio.core.errors import InputError, StudioError
 from studio.core.i18n import _, ngettext
 from studio.data.exams import mapping as mp
 from studio.data.exams import read as rd
-from studio.data.exams.sheet_plans import (ImportOptions, SheetPlan, content_type_codes, judge01_is_judge, plan_sheets,
-                                           prepare_sheet, reading_notes)
+from studio.data.exams.sheet_plans import (
+    ImportOptions,
+    SheetPlan,
+    content_type_codes,
+    judge01_is_judge,
+    plan_sheets,
+    prepare_sheet,
+    reading_notes,
+)
 
 __all__ = ["ImportOptions", "Preview", "QTYPES", "SheetPlan", "errors_csv", "import_exam", "inspect", "parse_table",
            "preview", "upload_path"]
@@ -114,25 +121,7 @@ def _parse_book(book: rd.Workbook, options: ImportOptions, *, dataset_id: int | 
         progress(0.3, _("detecting columns"))
         plans, skipped = plan_sheets(cur, book, options)
         progress(0.45, _("parsing options and answers"))
-        xp.create_stage(cur)
-        for i, p in enumerate(plans):
-            fields = prepare_sheet(cur, p)
-            xp.stage_sheet(cur, p.name, i, fields, p.mapping.header_row, p.mapping.options_in_question)
-        progress(0.7, _("checking types and answers"))
-        counts = xp.stage_type_counts(cur)
-        judge01 = judge01_is_judge(counts)
-        codes = content_type_codes(counts, judge01)
-        words = {r["word"]: r["n"] for r in xp.stage_judge_words(cur)}
-        judge_01 = bool(words) and judge01
-        zero_is_true = True if options.zero_is_true is None else options.zero_is_true
-        xp.build_final(cur, type_codes=codes, judge01=judge01, zero_is_true=zero_is_true)
-        for p in plans:  # a row whose option or answer sits in an unmapped column was not read whole
-            for col, looks in p.unread:
-                xc.mark_unread(cur, p.name, p.mapping.header_row or 0, col,
-                               _("column {column} ({looks}) holds data that is not mapped: this row's options or "
-                                 "answer were not all read (map the column, or leave it out on purpose: --map "
-                                 "skip=COLUMN, the page's 'Columns to leave out')").format(
-                                   column=p.mapping.column_label(col), looks=looks))
+        codes, judge_01, zero_is_true = _parse_rows(cur, plans, options, progress)
         by_type = xp.final_counts(cur)
         per_sheet = xc.final_counts_by_sheet(cur)
         errors = xp.final_errors(cur)
@@ -153,6 +142,33 @@ def _parse_book(book: rd.Workbook, options: ImportOptions, *, dataset_id: int | 
                    judge_01, zero_is_true, skipped + reading_notes(plans, codes, judge_01, zero_is_true), skipped)
 
 
+def _parse_rows(cur, plans: list[SheetPlan], options: ImportOptions, progress: Progress) -> tuple[dict, bool, bool]:
+    """Parse every sheet's rows into ``exam_final`` with the usual per-file readings, take the file's own
+    from the counts, and parse again only when some row reads otherwise with them. Returns the type codes
+    read from content, whether judge answers use 0/1, and the 0/1 convention."""
+    parses = []
+    for i, p in enumerate(plans):
+        fields = prepare_sheet(cur, p)
+        # a row whose option or answer sits in an unmapped column was not read whole
+        unread = [(col, _("column {column} ({looks}) holds data that is not mapped: this row's options or answer "
+                          "were not all read (map the column, or leave it out on purpose: --map skip=COLUMN, the "
+                          "page's 'Columns to leave out')").format(column=p.mapping.column_label(col), looks=looks))
+                  for col, looks in p.unread]
+        parses.append(xp.SheetParse(p.name, i, fields, p.mapping.header_row, p.mapping.options_in_question, unread))
+    zero_is_true = True if options.zero_is_true is None else options.zero_is_true
+    first = xp.Decisions(zero_is_true=zero_is_true)
+    xp.parse_sheets(cur, parses, first)
+    progress(0.7, _("checking types and answers"))
+    counts = xp.stage_type_counts(cur)
+    judge01 = judge01_is_judge(counts)
+    codes = content_type_codes(counts, judge01)
+    words = {r["word"]: r["n"] for r in xp.stage_judge_words(cur)}
+    decisions = xp.Decisions(tuple(codes.items()), judge01, xp.answers_one_two(cur), zero_is_true)
+    if xp.reparse_needed(cur, decisions, first):
+        xp.parse_sheets(cur, parses, decisions)
+    return codes, bool(words) and judge01, zero_is_true
+
+
 def _stage_cells(cur, book: rd.Workbook) -> None:
     """Every sheet's text cells into ``exam_raw``; a bank with no text, or a cell too long, is refused."""
     name = book.file
@@ -168,8 +184,8 @@ def _stage_cells(cur, book: rd.Workbook) -> None:
             if (s.name, ncols) not in tables:
                 tables[(s.name, ncols)] = xc.rows_table(s.name, s.rows, ncols)
             xc.insert_raw_rows(cur, s.name, s.rows, ncols, tables[(s.name, ncols)])
-    longest = xc.max_cell_length(cur, ncols)
-    if longest and longest[0] > rd.MAX_CELL_CHARS:
+    longest = xc.max_cell_length(cur, ncols, rd.MAX_CELL_CHARS)
+    if longest:
         raise InputError(_("a cell of {n:,} characters (over {limit:,}): not an exam bank, or a broken "
                            "file").format(n=longest[0], limit=rd.MAX_CELL_CHARS), file=name, sheet=longest[1] or None,
                          row=longest[2])
@@ -260,6 +276,7 @@ def import_exam(path: str | Path, dataset: str, options: ImportOptions | None = 
         raise InputError(_("dataset {name} holds {kind} records, not exam questions").format(
             name=repr(dataset), kind=found["kind"]))
     cur = db.cursor()
+    digest = _sha256_soon(path)   # the file's digest is read alongside the parse
     try:
         p = _parse(path, options, display_name=name, dataset_id=found["id"] if found else None, progress=progress)
         if p.errors and not options.skip_invalid:
@@ -278,7 +295,7 @@ def import_exam(path: str | Path, dataset: str, options: ImportOptions | None = 
             err.summary = p.summary(dataset, 0)
             raise err
         progress(0.8, _("writing questions"))
-        sha = _sha256(path)
+        sha = digest.result()
         with db.transaction() as tx:
             dataset_id = store_datasets.get_or_create(dataset, "exam", cur=tx)
             import_id = sx.insert_import(tx, dataset_id, name, sha,
@@ -293,6 +310,7 @@ def import_exam(path: str | Path, dataset: str, options: ImportOptions | None = 
         summary["_import_id"] = import_id
         return summary
     finally:
+        digest.cancel()
         xp.drop_temp(cur)
 
 
@@ -308,6 +326,17 @@ def _sha256(path: Path) -> str | None:
         while chunk := f.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _sha256_soon(path: Path):
+    """``_sha256`` on a thread of its own (hashing releases the GIL while DuckDB parses): a future."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exam-sha256")
+    try:
+        return pool.submit(_sha256, path)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def errors_csv(errors: list[dict[str, Any]], file: str = "") -> str:

@@ -96,7 +96,7 @@ def plan_sheets(cur, book: rd.Workbook, options: ImportOptions) -> tuple[list[Sh
             unmapped |= set(detected.answers)
         unmapped |= set(m.skip)
         after = m.header_row or 0
-        n = sum(1 for r, _unused in s.rows if r > after) if s.rows else xc.raw_count(cur, s.name, after)
+        n = sum(1 for r, _unused in s.rows if r > after) if s.rows else xc.raw_count(cur, s.name, after, s.ncols)
         p = SheetPlan(s.name, s.ncols, n, m, head[:8],
                       mp.samples(head, s.ncols, m.header_row), unread=mp.unread_columns(m, head, s.ncols, unmapped),
                       ordinal=mp.ordinal_answers(m, head))
