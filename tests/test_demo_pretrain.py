@@ -76,6 +76,7 @@ def test_init_builds_and_pretrains_a_new_demo_model_once(studio_env, monkeypatch
     assert summary["demo_model_built"] is True and str(folder) == summary["demo_model"]
     assert demo_pretrain.pretrained(folder)["steps"] == 3
     assert not folder.with_name(folder.name + ".building").exists()
+    assert json.loads((folder / "studio_demo_model.json").read_text(encoding="utf-8"))["out"] == str(folder)
 
     monkeypatch.setenv("STUDIO_DEMO_PRETRAIN_STEPS", "50")
     assert main(["init", "--json"]) == 0  # an existing demo model is kept as it is: runs trained on it stay valid

@@ -1,6 +1,7 @@
 """Start-up of a project: migrate the database, build the demo model, load the demo project once."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -60,8 +61,9 @@ def _build_demo_model(target: Path) -> None:
             demo_pretrain.pretrain(staging, max_steps=int(steps), progress=advance)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
-    summary = target / "studio_demo_model.json"
-    summary.write_text(summary.read_text(encoding="utf-8").replace(str(staging), str(target)), encoding="utf-8")
+    card = target / "studio_demo_model.json"
+    summary = json.loads(card.read_text(encoding="utf-8"))
+    card.write_text(json.dumps({**summary, "out": str(target)}, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def init(*, build_model: bool = True) -> dict:
