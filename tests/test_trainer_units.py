@@ -140,7 +140,8 @@ def test_demo_model_gets_a_learning_rate_that_moves_its_loss(demo_model, tmp_pat
     from studio.train import config
 
     assert config.preset("lora", str(demo_model))["learning_rate"] == 1e-2
-    assert config.preset("lora", str(demo_model))["epochs"] == 30.0
+    assert config.preset("lora", str(demo_model))["max_steps"] == 90
+    assert "max_steps" not in config.preset("lora")  # real models train by epochs (the trainer default 0)
     assert config.preset("lora")["learning_rate"] == 2e-4  # real models keep the preset
     (tmp_path / "config.json").write_text("{}")
     assert config.preset("lora", str(tmp_path))["learning_rate"] == 2e-4

@@ -5,6 +5,7 @@ import time
 import pytest
 
 from tests.browser.conftest import screenshot, wait_for_text
+from tests.browser.test_golden_path import set_field
 from tests.train_helpers import seed_dataset
 
 pytestmark = pytest.mark.browser
@@ -38,6 +39,8 @@ def test_train_page_to_live_curve_in_chromium(seeded, studio_server, browser):
     wait_for_text(browser, "Train on", timeout=90)
     wait_for_text(browser, "Base model")
     wait_for_text(browser, "python -m trainers.sft")
+    # the demo model's preset trains 90 steps; a person wanting a quick look types 12
+    set_field(browser, "Max steps", 12, prefix=True)
     _click(browser, "Start")
     wait_for_text(browser, "Follow it on Runs", timeout=90)
     _click(browser, "Follow it on Runs")
