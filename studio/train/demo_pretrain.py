@@ -1,7 +1,7 @@
 """A short pre-training of the demo base model on text that ships with the studio.
 
 The demo model starts from random weights, so a newcomer's first comparison showed noise beside noise.
-``studio init`` gives it about a minute (``STUDIO_DEMO_PRETRAIN_S``) of next-character training on the
+``studio init`` gives it a short next-character training (``STUDIO_DEMO_PRETRAIN_STEPS`` steps) on the
 demo domain text and two Chinese laws shipped in ``studio/project/demo/pretrain/`` (PRC laws are outside
 copyright): afterwards the base writes Chinese-looking sentences in the style of a regulation, and a
 demo LoRA has a language model to adapt. The exam bank's answers are left out on purpose, so the base
