@@ -16,7 +16,7 @@ the reason shows and the button that would start the work stays disabled.
 import streamlit as st
 
 from pages.ui import account as current_account
-from pages.ui import guarded, shown_errors
+from pages.ui import guarded, secret_keys, shown_errors
 from studio.core.i18n import N_, _, ngettext
 from studio.core.labels import label
 from studio.evaluate import comparisons, limits, prompt_sets, ratings, serve_commands
@@ -91,14 +91,6 @@ def serve_help(run_ids):
         st.code("\n".join(f"{c['command']}\n--api {c['api']}" for c in found["llamafactory"]), language="bash",
                 wrap_lines=True)
 
-
-def secret_keys(system_ids):
-    """The API systems' keys held in Streamlit secrets, by variable name (handed to the job in memory)."""
-    try:
-        secrets = dict(st.secrets)
-    except Exception:  # noqa: BLE001 - no secrets file: the keys come from the server's environment
-        secrets = {}
-    return api_systems.keys_from(secrets, system_ids)
 
 
 def shown(out):

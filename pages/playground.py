@@ -13,7 +13,7 @@ The conversation is UI state (``st.session_state``) until an exchange is saved i
 """
 import streamlit as st
 
-from pages.ui import guarded
+from pages.ui import guarded, secret_keys
 from studio.core.i18n import _
 from studio.core.labels import label
 from studio.data import samples
@@ -32,14 +32,6 @@ def local_chat(base_model: str) -> pg.LocalChat:
     """The base model (and the adapters loaded onto it since), once per process."""
     return pg.LocalChat(base_model)
 
-
-def secret_keys(system_ids):
-    """The API systems' keys held in Streamlit secrets, by variable name (the environment comes first)."""
-    try:
-        secrets = dict(st.secrets)
-    except Exception:  # noqa: BLE001 - no secrets file: the keys come from the environment
-        secrets = {}
-    return api_systems.keys_from(secrets, system_ids)
 
 
 def kind_name(s: pg.ChatSystem) -> str:

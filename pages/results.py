@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.ui import api_key, guarded
+from pages.ui import api_key, guarded, secret_keys
 from studio.core import settings
 from studio.core.i18n import _, ngettext
 from studio.core.labels import label
@@ -223,14 +223,6 @@ def verdicts(cid):
             st.session_state["results_judge_job"] = started["id"]
             st.rerun()
 
-
-def secret_keys(system_ids):
-    """The API systems' keys held in Streamlit secrets, by variable name (handed to the job in memory)."""
-    try:
-        secrets = dict(st.secrets)
-    except Exception:  # noqa: BLE001 - no secrets file: the keys come from the server's environment
-        secrets = {}
-    return api_systems.keys_from(secrets, system_ids)
 
 
 def objective(exam):

@@ -133,12 +133,24 @@ def guarded(func, *args, **kwargs):
         return None
 
 
+def streamlit_secrets() -> dict:
+    """``.streamlit/secrets.toml`` as a dict; empty when there is none (keys then come from the environment)."""
+    try:
+        return dict(st.secrets)
+    except Exception:  # noqa: BLE001 - no secrets file
+        return {}
+
+
 def api_key() -> str | None:
     """The API key from the environment, else from Streamlit secrets (never stored anywhere)."""
     from studio.core import llm
 
-    try:
-        secrets = dict(st.secrets)
-    except Exception:  # noqa: BLE001 - no secrets file: the key comes from the environment or nowhere
-        secrets = {}
-    return llm.api_key(secrets)
+    return llm.api_key(streamlit_secrets())
+
+
+def secret_keys(system_ids) -> dict:
+    """The API systems' keys held in Streamlit secrets, by variable name (the environment comes first;
+    handed to a job in memory, never stored)."""
+    from studio.evaluate import systems as api_systems
+
+    return api_systems.keys_from(streamlit_secrets(), system_ids)
