@@ -94,7 +94,11 @@ for q in result["rows"]:
     heading = heading.format(id=q["id"], type=label("qtype", q["qtype"]), question=q["question"][:70], pairs=pairs,
                              stale=stale)
     mine = flash is not None and flash["id"] == q["id"]
-    with st.expander(heading, expanded=mine):
+    # the editor is drawn only while its question is open: a page of 20 closed forms cost more than the rest
+    box = st.expander(heading, expanded=mine, key=f"questions_open_{q['id']}", on_change="rerun")
+    if not (box.open or mine):
+        continue
+    with box:
         if mine:
             (st.error if flash["kind"] == "error" else st.success)(
                 flash["text"], icon=":material/error:" if flash["kind"] == "error" else ":material/check:")

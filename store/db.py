@@ -9,6 +9,11 @@ Inside the process every write goes through one serialised path: a per-database 
 write at once, so DuckDB's optimistic concurrency never has to abort one of them ("Conflict on update")
 and no update is lost. Reads take no lock. A conflict that still reaches DuckDB (another connection)
 comes back as one ``Conflict`` in the user's words.
+
+Because this process is the only one that can write the file, it also knows when the data changes: every
+write bumps the database's version, and ``rows`` / ``one`` / ``scalar`` keep the results of plain reads
+for the current version (``store/read_cache.py``). Pages rerun the same reads on every click; with many
+people on one server those repeats were a third of its time.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from typing import Any, Iterator
 
 import duckdb
 
+from store import read_cache
 from studio.core import settings
 from studio.core.errors import Conflict, DatabaseLocked, InputError
 from studio.core.i18n import _
@@ -31,8 +37,6 @@ _connections: dict[str, duckdb.DuckDBPyConnection] = {}
 _open_lock = threading.RLock()
 _write_locks: dict[str, threading.RLock] = {}
 _local = threading.local()
-_WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|TRUNCATE|MERGE|UPSERT|CHECKPOINT|"
-                     r"WITH\b.*\b(INSERT|UPDATE|DELETE)\b)", re.I | re.S)
 
 
 def db_path(path: str | Path | None = None) -> Path:
@@ -70,6 +74,7 @@ def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
 
             migrate(con)
             _connections[key] = con
+            read_cache.changed(key)
         return con
 
 
@@ -92,22 +97,24 @@ def write_lock(path: str | Path | None = None) -> threading.RLock:
 
 
 class Cursor:
-    """This thread's DuckDB cursor, with writes serialised through the database's write lock."""
+    """This thread's DuckDB cursor, with writes serialised through the database's write lock; a write to
+    the process's database (``key``) marks its data changed for the read cache."""
 
-    def __init__(self, raw: duckdb.DuckDBPyConnection, lock: threading.RLock):
+    def __init__(self, raw: duckdb.DuckDBPyConnection, lock: threading.RLock, key: str | None = None):
         self.raw = raw
         self._lock = lock
+        self._key = key
 
     def execute(self, sql: str, params=None):
-        if _WRITES.match(sql):
-            with self._lock, _conflicts():
+        if read_cache.is_write(sql):
+            with self._lock, _conflicts(), read_cache.changing(self._key):
                 self.raw.execute(sql, params or [])
         else:
             self.raw.execute(sql, params or [])
         return self
 
     def executemany(self, sql: str, params):
-        with self._lock, _conflicts():
+        with self._lock, _conflicts(), read_cache.changing(self._key):
             self.raw.executemany(sql, params)
         return self
 
@@ -133,7 +140,7 @@ def cursor(path: str | Path | None = None) -> Cursor:
     cur = cursors.get(key)
     con = connect(path)
     if cur is None or cursors.get(key + "#con") is not con:
-        cur = Cursor(con.cursor(), write_lock(path))
+        cur = Cursor(con.cursor(), write_lock(path), key)
         cursors[key] = cur
         cursors[key + "#con"] = con
     return cur
@@ -144,7 +151,7 @@ def transaction(path: str | Path | None = None) -> Iterator[Cursor]:
     """A cursor inside one transaction: everything in the block lands whole or not at all, and no other
     thread of this process writes meanwhile."""
     cur = cursor(path)
-    with write_lock(path), _conflicts():
+    with write_lock(path), _conflicts(), read_cache.changing(_key(path), inside=True):
         cur.raw.execute("BEGIN TRANSACTION")
         try:
             yield cur
@@ -157,8 +164,14 @@ def transaction(path: str | Path | None = None) -> Iterator[Cursor]:
 
 def rows(sql: str, params: list | tuple | dict | None = None, path: str | Path | None = None,
          cur: duckdb.DuckDBPyConnection | None = None) -> list[dict[str, Any]]:
-    """Run a query and return plain dict rows."""
-    c = cur or cursor(path)
+    """Run a query and return plain dict rows (a plain read on this thread's cursor comes from the read
+    cache while the data has not changed)."""
+    if cur is None and read_cache.cacheable(sql):
+        return read_cache.rows(_key(path), sql, params, lambda: _rows(cursor(path), sql, params))
+    return _rows(cur or cursor(path), sql, params)
+
+
+def _rows(c, sql: str, params) -> list[dict[str, Any]]:
     result = c.execute(sql, params or [])
     names = [d[0] for d in result.description]
     return [dict(zip(names, r)) for r in result.fetchall()]
@@ -174,9 +187,19 @@ def one(sql: str, params: list | tuple | dict | None = None, path: str | Path | 
 def scalar(sql: str, params: list | tuple | dict | None = None, path: str | Path | None = None,
            cur: duckdb.DuckDBPyConnection | None = None) -> Any:
     """The first column of the first row, or None."""
-    c = cur or cursor(path)
+    if cur is None and read_cache.cacheable(sql):
+        return read_cache.value(_key(path), sql, params, lambda: _scalar(cursor(path), sql, params))
+    return _scalar(cur or cursor(path), sql, params)
+
+
+def _scalar(c, sql: str, params) -> Any:
     r = c.execute(sql, params or []).fetchone()
     return r[0] if r else None
+
+
+def clock(path: str | Path | None = None, cur: duckdb.DuckDBPyConnection | None = None):
+    """The database's clock now, as the naive local timestamps its ``TIMESTAMP`` columns hold (never cached)."""
+    return scalar("SELECT current_timestamp::TIMESTAMP", path=path, cur=cur)
 
 
 def assignments(values: dict[str, Any], allowed: tuple[str, ...], json_columns: tuple[str, ...] = ()
@@ -206,6 +229,7 @@ def close(path: str | Path | None = None) -> None:
     cursors.pop(key + "#con", None)
     if con is not None:
         con.close()
+    read_cache.changed(key)
 
 
 def close_all() -> None:

@@ -110,7 +110,6 @@ def batches(*, batch_id: int | None = None, limit: int = 50, cur=None) -> list[d
     params: list = [batch_id] if batch_id is not None else []
     out = db.rows(f"""
         SELECT b.*, c.name AS corpus, i.name AS into_dataset,
-               epoch(current_timestamp - b.heartbeat_at) AS heartbeat_age_s,
                coalesce(bp.done, 0) AS passages_done, coalesce(bp.failed, 0) AS passages_failed,
                coalesce(bp.samples, 0) AS samples,
                coalesce(r.requests, 0) AS requests, coalesce(r.tokens, 0) AS tokens,
@@ -123,8 +122,10 @@ def batches(*, batch_id: int | None = None, limit: int = 50, cur=None) -> list[d
                           sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) AS tokens,
                           sum(coalesce(cost, 0)) AS cost FROM llm_requests GROUP BY batch_id) r ON r.batch_id = b.id
         {where} ORDER BY b.id DESC LIMIT ?""", params + [limit], cur=cur)
-    for r in out:
+    now = db.clock(cur=cur) if any(r.get("heartbeat_at") is not None for r in out) else None
+    for r in out:  # the rows may come from the read cache; the heartbeat's age is by the clock now
         r["options"] = json.loads(r["options"]) if r.get("options") else {}
+        r["heartbeat_age_s"] = None if r.get("heartbeat_at") is None else (now - r["heartbeat_at"]).total_seconds()
     return out
 
 

@@ -11,17 +11,23 @@ FINAL = ("done", "failed", "paused", "cancelled")
 UPDATABLE = ("state", "done", "total", "message", "result", "cancel_requested", "attempts", "pid",
              "started_at", "finished_at", "heartbeat", "device")
 _COLUMNS = ("id, kind, args, state, done, total, message, result, who, cancel_requested, attempts, pid, "
-            "created_at, started_at, finished_at, heartbeat, device, lang, "
-            "date_diff('millisecond', heartbeat, current_timestamp::TIMESTAMP) / 1000.0 AS heartbeat_age_s")
+            "created_at, started_at, finished_at, heartbeat, device, lang")
 
 
-def _row(r: dict[str, Any] | None) -> dict[str, Any] | None:
-    if r is None:
-        return None
-    for k in ("args", "result"):
-        if isinstance(r.get(k), str):
-            r[k] = json.loads(r[k])
-    return r
+def _rows(found: list[dict[str, Any]], cur=None) -> list[dict[str, Any]]:
+    """Rows with JSON decoded and ``heartbeat_age_s`` (seconds since the heartbeat, by the database's clock,
+    read afresh: the rows themselves may come from the read cache)."""
+    now = db.clock(cur=cur) if any(r.get("heartbeat") is not None for r in found) else None
+    for r in found:
+        for k in ("args", "result"):
+            if isinstance(r.get(k), str):
+                r[k] = json.loads(r[k])
+        r["heartbeat_age_s"] = None if r.get("heartbeat") is None else (now - r["heartbeat"]).total_seconds()
+    return found
+
+
+def _row(r: dict[str, Any] | None, cur=None) -> dict[str, Any] | None:
+    return None if r is None else _rows([r], cur=cur)[0]
 
 
 def insert(kind: str, args: dict[str, Any], who: str | None, *, lang: str | None = None, cur=None) -> int:
@@ -40,7 +46,7 @@ def queue(kind: str, args: dict[str, Any], who: str | None, lang: str | None = N
 
 
 def get(job_id: int, *, cur=None) -> dict[str, Any] | None:
-    return _row(db.one(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", [int(job_id)], cur=cur))
+    return _row(db.one(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", [int(job_id)], cur=cur), cur=cur)
 
 
 def list_jobs(*, states: tuple[str, ...] | None = None, kind: str | None = None, limit: int = 100,
@@ -53,14 +59,14 @@ def list_jobs(*, states: tuple[str, ...] | None = None, kind: str | None = None,
         where.append("kind = ?")
         params.append(kind)
     sql = f"SELECT {_COLUMNS} FROM jobs {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
-    return [_row(r) for r in db.rows(sql, params + [int(limit)], cur=cur)]
+    return _rows(db.rows(sql, params + [int(limit)], cur=cur), cur=cur)
 
 
 def active_same(kind: str, args: dict[str, Any], *, cur=None) -> dict[str, Any] | None:
     """A queued or running job of this kind with exactly these arguments."""
     found = db.one(f"SELECT {_COLUMNS} FROM jobs WHERE kind = ? AND args = ?::JSON AND state IN ('queued', 'running') "
                    "ORDER BY id LIMIT 1", [kind, json.dumps(args, ensure_ascii=False)], cur=cur)
-    return _row(found)
+    return _row(found, cur=cur)
 
 
 def update(job_id: int, *, cur=None, **values: Any) -> None:
@@ -101,5 +107,5 @@ def devices_in_use(*, cur=None) -> list[str]:
 
 def orphaned(pid: int, *, cur=None) -> list[dict[str, Any]]:
     """Jobs left 'running' by another (dead) server process."""
-    return [_row(r) for r in db.rows(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'running' AND "
-                                     "(pid IS NULL OR pid <> ?) ORDER BY id", [pid], cur=cur)]
+    return _rows(db.rows(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'running' AND "
+                         "(pid IS NULL OR pid <> ?) ORDER BY id", [pid], cur=cur), cur=cur)

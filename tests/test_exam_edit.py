@@ -138,6 +138,9 @@ def test_page_edit_save_refuse_and_reconvert(studio_env):
     at.text_input(key="questions_search").set_value("#1").run()
     assert "1 questions match" in " ".join(c.value for c in at.caption)
     p = f"questions_q{q['id']}_v1"
+    assert [w.key for w in at.text_input if w.key == f"{p}_labels"] == []   # closed: its editor is not drawn
+    at.session_state[f"questions_open_{q['id']}"] = True   # the person opens the question
+    at.run()
     assert at.text_input(key=f"{p}_labels").value == "B"
     at.text_area(key=f"{p}_question").set_value("雷雨天气巡视室外高压设备时，应穿（　　）。")
     at.text_input(key=f"{p}_labels").set_value("D")

@@ -225,6 +225,10 @@ def playground(shots, d, llm):
     for setting in ("Temperature", "Top-p", "Seed"):  # the decoding settings are in view
         assert d.find_elements(By.CSS_SELECTOR, f'input[aria-label="{setting}"]'), setting
     set_field(d, "Max new tokens", 16)
+    time.sleep(0.5)   # a person types the message once the page has taken the number (else its rerun stops the answer)
+    _until(d, lambda x: not any("Running" in r.text for r in
+                                x.find_elements(By.CSS_SELECTOR, "[data-testid=stStatusWidget]")),
+           message="the page never settled after Max new tokens")
     base_col, api_col = column_of(d, BASE), column_of(d, API_LABEL)
     assert "base model" in captions(base_col) and f"API · {API_MODEL}" in captions(api_col)
     sent = len(llm.requests)
