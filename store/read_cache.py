@@ -9,7 +9,7 @@ write that finished before the read began, and a thread reads its own writes.
 Not kept: statements that write, reads whose answer moves without a write (the clock, random numbers,
 files, frames registered on a cursor), reads on a cursor the caller passes in, reads made inside a
 transaction (they may see rows that are not committed), and results of more than ``MAX_ROWS`` rows. At
-most ``MAX_ENTRIES`` results are kept per database. Callers get copies: changing a returned row changes
+most ``MAX_ENTRIES`` results and ``MAX_KEPT_ROWS`` rows are kept per database. Callers get copies: changing a returned row changes
 nobody else's.
 """
 from __future__ import annotations
@@ -20,12 +20,13 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-MAX_ROWS = 2_000
-MAX_ENTRIES = 512
+MAX_ROWS = 2_000          # a longer result is not kept
+MAX_ENTRIES = 512         # results kept per database
+MAX_KEPT_ROWS = 20_000    # rows kept per database, all results together (memory stays bounded)
 
 _lock = threading.Lock()
 _versions: dict[str, int] = {}
-_kept: dict[str, tuple[int, dict]] = {}
+_kept: dict[str, list] = {}   # key -> [version, {(kind, sql, params): result}, rows kept]
 _local = threading.local()
 _MISSING = object()
 _WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|TRUNCATE|MERGE|UPSERT|CHECKPOINT|"
@@ -93,14 +94,16 @@ def _through(key: str, what: tuple[str, str, Any], read: Callable[[], Any], keep
     if got is not _MISSING:
         return got
     got = read()
+    size = len(got) if isinstance(got, list) else 1
     if keep(got):
         with _lock:
             if _versions.get(key, 0) == version:  # nothing was written meanwhile
                 entry = _kept.get(key)
                 if entry is None or entry[0] != version:
-                    entry = _kept[key] = (version, {})
-                if len(entry[1]) < MAX_ENTRIES:
+                    entry = _kept[key] = [version, {}, 0]
+                if len(entry[1]) < MAX_ENTRIES and entry[2] + size <= MAX_KEPT_ROWS:
                     entry[1][name] = got
+                    entry[2] += size
     return got
 
 

@@ -169,3 +169,13 @@ def test_cached_reads_agree_with_the_database(steps):
                                                                                 "SELECT sum(v) FROM t", None)
         finally:
             db.close(path)
+
+
+def test_what_is_kept_stays_bounded(studio_env, monkeypatch):
+    monkeypatch.setattr(read_cache, "MAX_KEPT_ROWS", 50)
+    table()
+    db.cursor().execute("INSERT INTO t SELECT i, i, [] FROM range(30) r(i)")
+    for lo in range(10):
+        assert len(db.rows("SELECT k FROM t WHERE k >= ?", [lo])) == 30 - lo
+    kept = read_cache._kept[db._key(None)]
+    assert kept[2] == 30 and len(kept[1]) == 1   # the first 30 rows kept; 30 + 29 would pass 50: read through
