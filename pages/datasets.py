@@ -61,9 +61,11 @@ def import_pairs() -> None:
                          hide_index=True)
 
 
-with st.expander(_("Import training pairs (Alpaca, content/summary, ShareGPT, OpenAI messages, Parquet, CSV, "
-                   "XLSX)"), expanded=False):
-    import_pairs()
+importing = st.expander(_("Import training pairs (Alpaca, content/summary, ShareGPT, OpenAI messages, Parquet, CSV, "
+                          "XLSX)"), key="datasets_import_open", on_change="rerun")
+if importing.open:  # drawn only while open (opening reruns the page); closing it forgets a chosen file
+    with importing:
+        import_pairs()
 
 infos = samples.samples_datasets()
 if not infos:

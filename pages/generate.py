@@ -219,8 +219,10 @@ else:
                  "plotted here once an LLM batch runs."))
 pick = st.selectbox(_("Requests of batch"), [b["id"] for b in rows], key="gen_log_batch",
                     format_func=lambda i: _("Batch {id}").format(id=i))
-with st.expander(_("Failures")):
-    fails = generate.failures(pick)
+
+
+def show_failures(batch_id: int) -> None:
+    fails = generate.failures(batch_id)
     if fails:
         frame = pd.DataFrame(fails)
         frame["status"] = frame["status"].map(generate.status_label)
@@ -228,8 +230,10 @@ with st.expander(_("Failures")):
             "passage_id": _("Passage"), "status": _("Status"), "error": _("Reason"), "heading": _("Heading")})
     else:
         st.caption(_("None."))
-with st.expander(_("Request log (model, options, prompt, response, tokens, duration)")):
-    log = generate.requests(pick, limit=100)
+
+
+def show_log(batch_id: int) -> None:
+    log = generate.requests(batch_id, limit=100)
     if log:
         frame = pd.DataFrame(log)
         frame["prompt"] = frame["prompt"].map(lambda p: json.loads(p)[-1]["content"][:200] if p else "")
@@ -243,3 +247,13 @@ with st.expander(_("Request log (model, options, prompt, response, tokens, durat
             "options": _("Options"), "created_at": _("Time")})
     else:
         st.caption(_("No requests (the cloze strategy makes none)."))
+
+
+# the two logs are read and drawn only while open (opening reruns the page): most renders never need them
+for title, key, show in ((_("Failures"), "gen_failures_open", show_failures),
+                         (_("Request log (model, options, prompt, response, tokens, duration)"), "gen_log_open",
+                          show_log)):
+    box = st.expander(title, key=key, on_change="rerun")
+    if box.open:
+        with box:
+            show(pick)

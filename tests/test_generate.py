@@ -264,3 +264,25 @@ def test_self_instruct_page_takes_examples_from_a_dataset_with_accepted_samples(
     assert {"State", "Passages done", "Tokens"} <= set(table.columns) and "display_state" not in table.columns
     charts = at.get("plotly_chart")
     assert charts and "Tokens (prompt + completion)" in charts[0].proto.spec
+
+
+def test_the_logs_are_read_when_opened_and_show_the_batchs_requests(laws, server):
+    """The Generate page reads the failures and the request log only while their section is open."""
+    from streamlit.testing.v1 import AppTest
+
+    server.faults.extend(["malformed"])
+    run(laws, "条例-qa", "qa", model="fake-model", base_url=server.url, options=Options(limit=2, **FAST))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/generate.py").run()
+    assert not at.exception, at.exception
+    assert [e.label for e in at.expander][-2:] == ["Failures", "Request log (model, options, prompt, response, "
+                                                               "tokens, duration)"]
+    assert not any(len(d.value) for d in at.dataframe[1:])   # closed: only the batches table is drawn
+    at.session_state["gen_failures_open"] = True   # the person opens both
+    at.session_state["gen_log_open"] = True
+    at.run()
+    assert not at.exception, at.exception
+    failures, log = at.dataframe[-2].value, at.dataframe[-1].value
+    assert list(failures["status"]) == ["unreadable reply"]   # the malformed reply, in words
+    assert len(log) == db.scalar("SELECT count(*) FROM llm_requests") and set(log["model"]) == {"fake-model"}

@@ -115,6 +115,9 @@ def test_typing_a_snapshot_name_creates_no_snapshot():
 def test_typing_the_import_target_imports_nothing():
     at = open_page()
     assert not at.get("form")
+    assert not [w for w in at.text_input if w.key == "datasets_import_target"]   # closed: not drawn
+    at.session_state["datasets_import_open"] = True   # the person opens the import section
+    at.run()
     at.text_input(key="datasets_import_target").set_value("新数据集").run()
     assert datasets.find("新数据集") is None and at.button(key="datasets_import_go").disabled
 
