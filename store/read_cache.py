@@ -56,6 +56,12 @@ def changed(key: str | None) -> None:
         _kept.pop(key, None)
 
 
+def forget() -> None:
+    """Drop every kept result (a benchmark that times the queries themselves calls it before each)."""
+    with _lock:
+        _kept.clear()
+
+
 @contextmanager
 def changing(key: str | None, inside: bool = False) -> Iterator[None]:
     """Around a write (``inside``: a whole transaction, during which this thread's reads are not kept);

@@ -179,3 +179,11 @@ def test_what_is_kept_stays_bounded(studio_env, monkeypatch):
         assert len(db.rows("SELECT k FROM t WHERE k >= ?", [lo])) == 30 - lo
     kept = read_cache._kept[db._key(None)]
     assert kept[2] == 30 and len(kept[1]) == 1   # the first 30 rows kept; 30 + 29 would pass 50: read through
+
+
+def test_forget_drops_everything_and_reads_stay_right(studio_env):
+    table()
+    db.cursor().execute("INSERT INTO t VALUES (1, 10, [])")
+    assert db.scalar("SELECT v FROM t") == 10 and read_cache._kept
+    read_cache.forget()
+    assert not read_cache._kept and db.scalar("SELECT v FROM t") == 10
