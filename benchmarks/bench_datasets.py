@@ -1,23 +1,21 @@
 """Datasets at ten million samples: the studio's own functions (studio.data.samples) on a generated dataset,
 each operation against a 150 ms budget and against plain DuckDB SQL on the same table in the same run.
 
-Operations (each the median of several calls after a warm-up): the first page, a filtered page (status +
-type), a Chinese substring search page (several queries: a phrase in 0.1% of the rows, a rare phrase, a
-one-character query, a phrase in no row, a phrase in every row; the slowest counts), saving one edit with
-its row version (the text changes, so the search index changes with it), and a bulk status update of
-100,000 rows (selection, backup for undo, update, index bookkeeping, commit; its phases are reported). The
-totals shown under a page (counted after its rows) are reported beside, not in the ratio.
+Operations (medians after a warm-up, the read cache emptied before each call): the first page, a filtered page
+(status + type), a Chinese substring search page (a phrase in 0.1% of the rows, a rare phrase, one character, a
+phrase in no row, one in every row; the slowest counts), saving one edit with its row version (the search index
+changes with it), and a bulk status update of 100,000 rows (selection, undo backup, update, index bookkeeping,
+commit; phases reported). Page totals (counted after the rows) are reported beside, not in the ratio.
 
 Baseline, per operation, what a skilled user would run instead: pages, the same SELECT ... ORDER BY id
 LIMIT 50; search, the same query as a linear ``contains`` scan (page and ``count(*)``), rows checked equal;
 edit, one UPDATE ... WHERE id = ? AND version = ?; bulk update, one UPDATE of the same rows with the same
-bumps in autocommit, no undo backup, no action record (run last: it leaves its rows past the index). The
-rows come from one INSERT ... SELECT over range(); the index is then built as migration m085 builds it for
-an existing database (its time is reported).
+bumps in autocommit, no undo backup, no action record (run last: it leaves its rows past the index). Rows:
+one INSERT ... SELECT over range(); the index is then built as migration m085 builds it (time reported).
 
 In the browser (when Debian's chromium and chromedriver are there): the real server (serve.py) on the same
-database and headless Chromium; a page change is the time from Enter in the page number to the caption
-of the new page (rows shown, then counted), the median of several; a search the same for a typed query.
+database and headless Chromium; a page change is the time from Enter in the page number to the caption of
+the new page (rows shown, then counted), the median of several; a search the same for a typed query.
 
     .venv/bin/python benchmarks/bench_datasets.py [--quick] [--rows N] [--no-browser]
 """
@@ -37,6 +35,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from store import read_cache  # noqa: E402 - after the path; it reads no setting
 
 BUDGET_MS = 150.0
 BROWSER_BUDGET_MS = 1000.0
@@ -70,11 +69,7 @@ def build(db_file: Path, n: int) -> None:
 
 
 def timed(func, repeat: int) -> tuple[float, float]:
-    """Median wall and CPU milliseconds of ``repeat`` calls after one warm-up. The store's read cache is
-    emptied before each call: these are the queries' own times, as on a page the person has not seen yet
-    (a repeated render of the same page is served from memory)."""
-    from store import read_cache
-
+    """Median wall and CPU ms of ``repeat`` calls after a warm-up, each with the read cache emptied first."""
     func()
     wall, cpu = [], []
     for _i in range(repeat):

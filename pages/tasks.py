@@ -1,4 +1,4 @@
-"""My tasks: the review and rating items assigned to you, one at a time, with the task's guidelines beside them;
+"""My tasks: the review, rating and A/B vote items assigned to you, one at a time, with the task's guidelines beside them;
 for admins and engineers also creating tasks, their progress and agreement, and reassigning open items.
 
 With accounts, "you" is the signed-in account and only admins and engineers see the second part. Without
@@ -114,6 +114,29 @@ def _rating_item(task_id: int, view: dict) -> None:
     st.button(_("Save rating"), type="primary", key="tasks_rate", on_click=_rate, args=(task_id, gid))
 
 
+def _vote(task_id: int, prompt_id: int, winner: str) -> None:
+    try:
+        tasks.vote(task_id, person, prompt_id, winner)
+    except StudioError as err:
+        _say("error", str(err))
+        return
+    _say("success", _("Voted: {vote}.").format(vote=_(ratings.VOTE_NAMES[winner])))
+
+
+def _arena_item(task_id: int, view: dict) -> None:
+    """The prompt, outputs A and B side by side (systems hidden in a blind task), and the four votes."""
+    st.markdown(_("**Prompt**"))
+    st.text(view["prompt"])
+    for col, side in zip(st.columns(2), ("a", "b")):
+        system = view[f"system_{side}"]
+        col.markdown(f"**{side.upper()}**" + (f" · {system}" if system else ""))
+        with col.container(border=True):
+            st.text(view[side] or _("(empty)"))
+    for col, (winner, text) in zip(st.columns(len(ratings.VOTE_NAMES)), ratings.VOTE_NAMES.items()):
+        col.button(_(text), key=f"tasks_vote_{winner}", on_click=_vote, args=(task_id, view["prompt_id"], winner),
+                   type="primary" if winner in ("a", "b") else "secondary", width="stretch")
+
+
 def _skip(task_id: int, n: int) -> None:
     key = f"tasks_at_{task_id}"
     st.session_state[key] = (st.session_state.get(key, 0) + 1) % max(n, 1)
@@ -150,7 +173,7 @@ def my_work() -> None:
         st.caption(_("Item {n} of your {total} open items").format(n=at + 1, total=len(items)))
         view = guarded(tasks.item, t["id"], person, items[at]["item_id"])
         if view is not None:
-            (_review_item if view["kind"] == "review" else _rating_item)(t["id"], view)
+            {"review": _review_item, "rating": _rating_item, "arena": _arena_item}[view["kind"]](t["id"], view)
         if len(items) > 1:
             st.button(_("Skip for now"), key="tasks_skip", on_click=_skip, args=(t["id"], len(items)))
 
@@ -167,7 +190,7 @@ def _people_picker(kind: str, key: str) -> list[str]:
 
 
 def _source(kind: str) -> dict | None:
-    """The dataset and filter of a review task, or the comparison of a rating task."""
+    """The dataset and filter of a review task, or the comparison of a rating or arena task."""
     if kind == "review":
         from studio.data.review import datasets_to_review
 
@@ -274,8 +297,9 @@ def overview() -> None:
     m1, m2, m3 = st.columns(3)
     m1.metric(_("Items done"), f"{t['done']} / {t['items']}")
     m2.metric(_("Assignments done"), f"{t['assignments_done']} / {t['assigned']}")
-    m3.metric(_("Krippendorff's alpha (ordinal)") if a["metric"] == "krippendorff_alpha_ordinal"
-              else _("Items decided alike"), _agreement_text(a),
+    m3.metric({"krippendorff_alpha_ordinal": _("Krippendorff's alpha (ordinal)"),
+               "pairwise_agreement": _("Vote pairs that agree")}.get(a["metric"], _("Items decided alike")),
+              _agreement_text(a),
               help=ngettext("over {n} item done by two or more people", "over {n} items done by two or more people",
                             a["items"]).format(n=a["items"]))
     st.plotly_chart(task_stats.progress_figure(shown), key=f"tasks_chart_{chosen}")

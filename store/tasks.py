@@ -17,11 +17,11 @@ def insert_task(*, name: str, kind: str, dataset_id: int | None, comparison_id: 
          overlap, guidelines, people, created_by], cur=cur))
 
 
-def insert_items(task_id: int, items: list[tuple[int, int, int | None]], *, cur) -> None:
-    """``items``: (item id, place in the order, prompt id)."""
+def insert_items(task_id: int, items: list[tuple], *, cur) -> None:
+    """``items``: (item id, place in the order, prompt id[, generation A, generation B] for an arena task)."""
     if items:
-        cur.executemany("INSERT INTO task_items (task_id, item_id, ord, prompt_id) VALUES (?, ?, ?, ?)",
-                        [[task_id, i, o, p] for i, o, p in items])
+        cur.executemany("INSERT INTO task_items (task_id, item_id, ord, prompt_id, generation_a, generation_b) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", [[task_id, *item, None, None][:6] for item in items])
 
 
 def insert_assignments(task_id: int, pairs: list[tuple[int, str]], *, cur) -> None:
@@ -95,8 +95,8 @@ def items_of(task_id: int, person: str | None = None, *, open_only: bool = False
 
 
 def assignment(task_id: int, item_id: int, person: str, *, cur=None) -> dict | None:
-    return db.one("""SELECT a.*, i.prompt_id FROM task_assignments a JOIN task_items i
-                     ON i.task_id = a.task_id AND i.item_id = a.item_id
+    return db.one("""SELECT a.*, i.prompt_id, i.generation_a, i.generation_b
+                     FROM task_assignments a JOIN task_items i ON i.task_id = a.task_id AND i.item_id = a.item_id
                      WHERE a.task_id = ? AND a.item_id = ? AND a.person = ?""", [task_id, item_id, person], cur=cur)
 
 

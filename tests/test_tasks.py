@@ -159,7 +159,7 @@ def test_a_review_task_records_decisions_and_their_agreement(studio_env):
     a = task_stats.show(made["id"])["agreement"]
     assert a == {"metric": "share_agreeing", "items": 2, "agreeing": 1, "share": 0.5}  # third: one decision only
     assert len(tasks.open_items(made["id"], "甲")) == 18 and len(tasks.open_items(made["id"], "乙")) == 19
-    with pytest.raises(InputError, match="rating task|review task"):
+    with pytest.raises(InputError, match="holds review items, not rating items"):
         tasks.rate(made["id"], "甲", items[3], 3)
     with pytest.raises(InputError, match="nothing to review"):
         tasks.create("review", dataset=DEMO_CLOZE, people="甲", overlap=1, qtype="single")

@@ -10,7 +10,7 @@ from studio.cli import COMMON, command
 from studio.core.errors import InputError
 from studio.core.i18n import _
 
-KINDS = ("review", "rating")
+KINDS = ("review", "rating", "arena")
 STATUSES = ("pending", "accepted", "rejected", "draft", "all")
 
 
@@ -18,11 +18,12 @@ def register(sub, groups) -> None:
     p = command(sub, "tasks", _tasks, _("shared review and rating work: create, list, show, reassign"))
     acts = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
     c = acts.add_parser("create", parents=[COMMON], help=_("distribute a review or rating task among people"))
-    c.add_argument("--kind", required=True, choices=KINDS, help=_("review (samples of a dataset) or rating "
-                                                                  "(outputs of a comparison)"))
+    c.add_argument("--kind", required=True, choices=KINDS, help=_("review (samples of a dataset), rating "
+                                                                  "(outputs of a comparison) or arena (A/B votes "
+                                                                  "on a comparison's prompts)"))
     source = c.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help=_("the sample dataset a review task takes its samples from"))
-    source.add_argument("--comparison", help=_("the comparison (its number) whose outputs a rating task rates"))
+    source.add_argument("--comparison", help=_("the comparison (its number) a rating or arena task works on"))
     c.add_argument("--people", required=True, help=_("names, comma-separated (with accounts: account names)"))
     c.add_argument("--overlap", type=int, default=1, metavar="K", help=_("how many people do each item (1 to the "
                                                                          "number of people; default 1)"))
@@ -32,7 +33,8 @@ def register(sub, groups) -> None:
                    help=_("review: the samples' status (default pending)"))
     c.add_argument("--qtype", help=_("review: only samples of this question type"))
     c.add_argument("--origin", help=_("review: only samples of this origin"))
-    c.add_argument("--not-blind", action="store_true", help=_("rating: show raters which system wrote an output"))
+    c.add_argument("--not-blind", action="store_true", help=_("rating and arena: show which system wrote an "
+                                                              "output"))
     acts.add_parser("list", parents=[COMMON], help=_("list the tasks with their progress"))
     show = acts.add_parser("show", parents=[COMMON], help=_("a task's progress per person and its agreement"))
     show.add_argument("id")
@@ -67,8 +69,8 @@ def _tasks(args) -> dict:
     tasks.require_manager(user)
     if args.kind == "review" and not args.dataset:
         raise InputError(_("a review task needs --dataset"))
-    if args.kind == "rating" and not args.comparison:
-        raise InputError(_("a rating task needs --comparison"))
+    if args.kind in ("rating", "arena") and not args.comparison:
+        raise InputError(_("a {kind} task needs --comparison").format(kind=args.kind))
     return {"task": tasks.create(args.kind, dataset=args.dataset, comparison=args.comparison, people=args.people,
                                  overlap=args.overlap, guidelines=args.guidelines, name=args.name,
                                  status=args.status, qtype=args.qtype, origin=args.origin,

@@ -7,6 +7,9 @@
   when no item has two ratings, or when every rating is the same value (alpha is then undefined).
 - **Agreement, review tasks**: among items every holder has decided (and held by two or more), the share
   whose decisions agree (accept and accept-with-edits count as the same verdict).
+- **Agreement, arena tasks**: pairwise agreement of the votes. For every item voted on by two people or more,
+  each pair of its voters agrees when both gave the same vote (A, B, tie or both bad; everyone saw the same
+  A and B); the share of agreeing voter pairs over all items, and the number of items and pairs it rests on.
 """
 from __future__ import annotations
 
@@ -62,11 +65,27 @@ def rating_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"items": pairable, "alpha": alpha_ordinal(dict(units)) if pairable else None}
 
 
+def vote_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pairwise agreement of A/B votes: agreeing voter pairs over all voter pairs of the same item."""
+    from itertools import combinations
+
+    votes: dict[int, list[str]] = defaultdict(list)
+    for r in rows:
+        if r["decision"]:
+            votes[r["item_id"]].append(r["decision"])
+    pairs = [(x, y) for v in votes.values() for x, y in combinations(v, 2)]
+    agreeing = sum(1 for x, y in pairs if x == y)
+    return {"items": sum(1 for v in votes.values() if len(v) >= 2), "pairs": len(pairs), "agreeing": agreeing,
+            "share": agreeing / len(pairs) if pairs else None}
+
+
 def agreement(task: dict[str, Any]) -> dict[str, Any]:
     """The task's agreement: ``{"metric", "items", ...}`` (see the module's docstring)."""
     rows = store.decisions(task["id"])
     if task["kind"] == "rating":
         return {"metric": "krippendorff_alpha_ordinal", **rating_agreement(rows)}
+    if task["kind"] == "arena":
+        return {"metric": "pairwise_agreement", **vote_agreement(rows)}
     return {"metric": "share_agreeing", **review_agreement(rows, task["overlap"])}
 
 

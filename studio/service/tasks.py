@@ -1,9 +1,11 @@
-"""Shared work: review and rating tasks distributed among people with an overlap k.
+"""Shared work: review, rating and arena (A/B vote) tasks distributed among people with an overlap k.
 
 - **A task** is made by an admin or engineer (``by``; None in a studio without accounts): a review task takes
   the samples of a dataset that match a filter (status pending by default, optionally a question type and an
   origin); a rating task takes every output (generation) of a comparison, blind by default (raters do not see
-  which system wrote an output). Its items are fixed at creation, in a stable order.
+  which system wrote an output); an arena task takes every prompt of a comparison with two answers, each with
+  the pair of outputs the Compare page's arena shows first for it (as A and B, fixed for everyone who holds
+  it), blind by default too. Its items are fixed at creation, in a stable order.
 - **Distribution**: every item goes to exactly ``overlap`` (k, 1..people) of the chosen people, balanced:
   each item to the k people holding the fewest items of this task so far, ties broken round-robin
   (``distribute``; deterministic, so everyone gets n·k/p items, give or take one).
@@ -11,7 +13,7 @@
   admin, engineer, reviewer; rating: admin, engineer, rater). Without accounts they are typed names, as on
   the Review and Compare pages, so a single-user studio can use tasks too.
 - **Recording** goes through the existing functions with the person's name as reviewer / rater
-  (``studio.data.review.decide``, ``studio.evaluate.ratings.rate``), then closes that person's assignment and
+  (``studio.data.review.decide``, ``studio.evaluate.ratings.rate`` / ``vote``), then closes that person's assignment and
   keeps what they said on it (for agreement, see ``task_stats``). Only a holder of the item may record it.
 - **Reassigning** moves one person's open items to another person, never to someone who already holds the
   item (those stay where they were and are counted as kept).
@@ -26,10 +28,11 @@ from studio.core.errors import InputError, NotFound
 from studio.core.i18n import N_, _
 from studio.service import accounts
 
-KINDS = ("review", "rating")
-KIND_LABELS = {"review": N_("review"), "rating": N_("rating")}
+KINDS = ("review", "rating", "arena")
+KIND_LABELS = {"review": N_("review"), "rating": N_("rating"), "arena": N_("arena")}
 MANAGERS = ("admin", "engineer")
-WORKERS = {"review": ("admin", "engineer", "reviewer"), "rating": ("admin", "engineer", "rater")}
+WORKERS = {"review": ("admin", "engineer", "reviewer"), "rating": ("admin", "engineer", "rater"),
+           "arena": ("admin", "engineer", "rater")}
 REVIEW_ACTIONS = ("accept", "reject")
 STATUSES = ("pending", "accepted", "rejected", "draft", "all")
 
@@ -118,11 +121,7 @@ def _rating_items(comparison) -> tuple[dict, list]:
     """Every output of the comparison: prompt by prompt, each prompt's systems in their blind order."""
     from studio.evaluate import comparisons
 
-    try:
-        cid = int(comparison)
-    except (TypeError, ValueError):
-        raise InputError(_("a comparison is given by its number, not {value}").format(value=repr(comparison))) \
-            from None
+    cid = _comparison_id(comparison)
     grid = comparisons.grid(cid)
     items = []
     for p in grid["prompts"]:
@@ -131,6 +130,31 @@ def _rating_items(comparison) -> tuple[dict, list]:
     if not items:
         raise InputError(_("comparison {id} has no outputs yet: generate them first").format(id=cid))
     return grid["comparison"], items
+
+
+def _arena_items(comparison) -> tuple[dict, list]:
+    """Every prompt with two answers or more: the pair the Compare page's arena shows first for it."""
+    from studio.evaluate import comparisons, ratings
+
+    cid = _comparison_id(comparison)
+    prompts = ratings.arena_prompts(cid)
+    items = []
+    for n, p in enumerate(prompts):
+        _p, a, b = ratings.arena_at(cid, n, prompts)
+        items.append((p["prompt_id"], n, p["prompt_id"], p["outputs"][a]["generation_id"],
+                      p["outputs"][b]["generation_id"]))
+    if not items:
+        raise InputError(_("comparison {id} has no prompt with two answers yet: an A/B vote needs two systems' "
+                           "outputs").format(id=cid))
+    return comparisons.grid(cid)["comparison"], items
+
+
+def _comparison_id(comparison) -> int:
+    try:
+        return int(comparison)
+    except (TypeError, ValueError):
+        raise InputError(_("a comparison is given by its number, not {value}").format(value=repr(comparison))) \
+            from None
 
 
 def create(kind: str, *, people: str | list[str], overlap: int, dataset: str | None = None,
@@ -142,7 +166,7 @@ def create(kind: str, *, people: str | list[str], overlap: int, dataset: str | N
 
     require_manager(by)
     if kind not in KINDS:
-        raise InputError(_("a task is a review or a rating task, not {kind}").format(kind=repr(kind)))
+        raise InputError(_("a task is a review, rating or arena task, not {kind}").format(kind=repr(kind)))
     names = [check_person(n, kind) for n in _names(people)]
     if not names:
         raise InputError(_("choose the people who share the task"))
@@ -153,15 +177,16 @@ def create(kind: str, *, people: str | list[str], overlap: int, dataset: str | N
                   "filter": {"status": status, "qtype": qtype or None, "origin": origin or None}}
         default = _("Review {dataset}").format(dataset=d["name"])
     else:
-        comp, items = _rating_items(comparison)
+        comp, items = (_rating_items if kind == "rating" else _arena_items)(comparison)
         source = {"dataset_id": None, "comparison_id": comp["id"], "filter": None}
-        default = _("Rate {comparison}").format(comparison=comp["name"])
+        default = (_("Rate {comparison}") if kind == "rating" else _("A/B votes on {comparison}")).format(
+            comparison=comp["name"])
     with db.transaction() as cur:
         task_id = store.insert_task(name=(name or "").strip() or default, kind=kind, blind=bool(blind), overlap=k,
                                     guidelines=(guidelines or "").strip(), people=names,
                                     created_by=by["name"] if by else None, cur=cur, **source)
         store.insert_items(task_id, items, cur=cur)
-        store.insert_assignments(task_id, distribute([i for i, _o, _p in items], names, k), cur=cur)
+        store.insert_assignments(task_id, distribute([item[0] for item in items], names, k), cur=cur)
     return task_stats.summary(task_id)
 
 
@@ -192,8 +217,7 @@ def decide(task_id, person: str, sample_id: int, version: int, action: str, *, r
     from studio.data import review
 
     task = get(task_id)
-    if task["kind"] != "review":
-        raise InputError(_("task {id} is a rating task: rate its outputs").format(id=task["id"]))
+    _of_kind(task, "review")
     if action not in REVIEW_ACTIONS:
         raise InputError(_("unknown review action {action}").format(action=repr(action)))
     person = (person or "").strip()
@@ -213,14 +237,34 @@ def rate(task_id, person: str, generation_id: int, score: int, comment: str | No
     from studio.evaluate import ratings
 
     task = get(task_id)
-    if task["kind"] != "rating":
-        raise InputError(_("task {id} is a review task: decide its samples").format(id=task["id"]))
+    _of_kind(task, "rating")
     person = (person or "").strip()
     held = _held(task, generation_id, person)
     ratings.rate(int(generation_id), person, score, comment, prompt_id=held["prompt_id"])
     with db.transaction() as cur:
         store.mark_done(task["id"], int(generation_id), person, score=int(score), cur=cur)
     return {"task": task["id"], "item": int(generation_id), "person": person, "score": int(score)}
+
+
+def vote(task_id, person: str, prompt_id: int, winner: str) -> dict[str, Any]:
+    """One person's A/B vote on a prompt of their arena task, through ``studio.evaluate.ratings.vote`` (the
+    pair is the item's, A and B as shown)."""
+    from studio.evaluate import ratings
+
+    task = get(task_id)
+    _of_kind(task, "arena")
+    person = (person or "").strip()
+    held = _held(task, prompt_id, person)
+    ratings.vote(int(prompt_id), held["generation_a"], held["generation_b"], winner, person)
+    with db.transaction() as cur:
+        store.mark_done(task["id"], int(prompt_id), person, decision=winner, cur=cur)
+    return {"task": task["id"], "item": int(prompt_id), "person": person, "winner": winner}
+
+
+def _of_kind(task: dict, kind: str) -> None:
+    if task["kind"] != kind:
+        raise InputError(_("task {id} holds {kind} items, not {wanted} items").format(
+            id=task["id"], kind=kind_label(task["kind"]), wanted=kind_label(kind)))
 
 
 def reassign(task_id, from_person: str, to_person: str, *, by: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -250,8 +294,8 @@ def open_items(task_id, person: str) -> list[dict[str, Any]]:
 
 
 def item(task_id, person: str, item_id: int) -> dict[str, Any]:
-    """What a person sees of one of their items: the sample (review), or the prompt and output with the system
-    named only when the task is not blind (rating)."""
+    """What a person sees of one of their items: the sample (review); the prompt and output (rating) or the
+    prompt and outputs A and B (arena), with the systems named only when the task is not blind."""
     from store import compare as compare_store
     from store import review as review_store
     from studio.evaluate import comparisons
@@ -260,8 +304,17 @@ def item(task_id, person: str, item_id: int) -> dict[str, Any]:
     held = _held(task, item_id, person)
     if task["kind"] == "review":
         return {"kind": "review", "sample": review_store.sample(int(item_id)), "assignment": held}
-    g = compare_store.generation(int(item_id)) or {}
     base = (compare_store.comparison(task["comparison_id"]) or {}).get("base_model")
-    system = None if task["blind"] else comparisons.system_label(g.get("model_system") or "", base)
+
+    def shown(generation_id) -> tuple[dict, str | None]:
+        g = compare_store.generation(int(generation_id)) or {}
+        return g, None if task["blind"] else comparisons.system_label(g.get("model_system") or "", base)
+
+    if task["kind"] == "arena":
+        (a, system_a), (b, system_b) = shown(held["generation_a"]), shown(held["generation_b"])
+        return {"kind": "arena", "prompt": a.get("prompt") or "", "a": a.get("output") or "",
+                "b": b.get("output") or "", "system_a": system_a, "system_b": system_b,
+                "prompt_id": int(item_id), "assignment": held}
+    g, system = shown(item_id)
     return {"kind": "rating", "prompt": g.get("prompt") or "", "output": g.get("output") or "", "system": system,
             "generation_id": int(item_id), "assignment": held}
