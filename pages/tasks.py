@@ -1,5 +1,6 @@
-"""My tasks: the review, rating and A/B vote items assigned to you, one at a time, with the task's guidelines beside them;
-for admins and engineers also creating tasks, their progress and agreement, and reassigning open items.
+"""My tasks: the review, rating and A/B vote items assigned to you, one at a time, with the task's guidelines
+beside them; for admins and engineers also creating tasks, their progress and agreement, and reassigning open
+items.
 
 With accounts, "you" is the signed-in account and only admins and engineers see the second part. Without
 accounts (a single-user studio) you type your name, as on the Review and Compare pages, and the second part is

@@ -9,8 +9,8 @@ write that finished before the read began, and a thread reads its own writes.
 Not kept: statements that write, reads whose answer moves without a write (the clock, random numbers,
 files, frames registered on a cursor), reads on a cursor the caller passes in, reads made inside a
 transaction (they may see rows that are not committed), and results of more than ``MAX_ROWS`` rows. At
-most ``MAX_ENTRIES`` results and ``MAX_KEPT_ROWS`` rows are kept per database. Callers get copies: changing a returned row changes
-nobody else's.
+most ``MAX_ENTRIES`` results and ``MAX_KEPT_ROWS`` rows are kept per database. Callers get copies: changing
+a returned row changes nobody else's.
 """
 from __future__ import annotations
 

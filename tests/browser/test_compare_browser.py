@@ -8,10 +8,13 @@ pytestmark = pytest.mark.browser
 
 
 def enter_rater(browser, name):
+    """Type the rater's name once the field is there (the page may still be drawing below the progress line)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.wait import WebDriverWait
 
-    box = browser.find_element(By.CSS_SELECTOR, 'input[aria-label="Your name (rater)"]')
+    box = WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, 'input[aria-label="Your name (rater)"]'))
     box.send_keys(name, Keys.ENTER)
 
 
