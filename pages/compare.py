@@ -92,7 +92,6 @@ def serve_help(run_ids):
                 wrap_lines=True)
 
 
-
 def shown(out):
     """An output as written, or why it is empty; a caption when it was cut off."""
     st.text(api_systems.shown(out))

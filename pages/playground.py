@@ -33,7 +33,6 @@ def local_chat(base_model: str) -> pg.LocalChat:
     return pg.LocalChat(base_model)
 
 
-
 def kind_name(s: pg.ChatSystem) -> str:
     if s.kind == "api":
         return _("API · {model}").format(model=s.model)

@@ -224,7 +224,6 @@ def verdicts(cid):
             st.rerun()
 
 
-
 def objective(exam):
     """YaYi's objective table: accuracy (%) per question type and subject, the systems across."""
     table = guarded(exam_accuracy.objective_table, exam)

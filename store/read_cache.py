@@ -32,9 +32,10 @@ _MISSING = object()
 _WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|TRUNCATE|MERGE|UPSERT|CHECKPOINT|"
                      r"WITH\b.*\b(INSERT|UPDATE|DELETE)\b)", re.I | re.S)
 # the clock, chance, sequences, files and settings, and names registered on one cursor (``_new_samples``)
-_MOVING = re.compile(r"current_|now\s*\(|today\s*\(|random|uuid|nextval|currval|\bread_|\bglob\s*\(|getenv|"
-                     r"setting\s*\(|\b_[a-z]|exam_raw_in|^\s*(SET|PRAGMA|CALL|BEGIN|COMMIT|ROLLBACK|ATTACH|"
-                     r"DETACH|EXPORT|IMPORT|LOAD|INSTALL|VACUUM)\b", re.I)
+_MOVING = re.compile(r"current_|now\s*\(|today\s*\(|localtime|(transaction|statement)_timestamp|random|uuid|"
+                     r"nextval|currval|\bread_|\bglob\s*\(|getenv|setting\s*\(|\b_[a-z]|exam_raw_in|"
+                     r"^\s*(SET|PRAGMA|CALL|BEGIN|COMMIT|ROLLBACK|ATTACH|DETACH|EXPORT|IMPORT|LOAD|INSTALL|VACUUM)\b",
+                     re.I)
 
 
 def is_write(sql: str) -> bool:

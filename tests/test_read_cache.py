@@ -73,7 +73,8 @@ def test_an_uncommitted_row_is_never_shown_to_another_thread(studio_env):
 
 
 def test_the_clock_and_frames_are_always_read_afresh():
-    for sql in ("SELECT current_timestamp", "SELECT now()", "SELECT random()", "SELECT * FROM _new_samples",
+    for sql in ("SELECT current_timestamp", "SELECT now()", "SELECT localtimestamp", "SELECT random()",
+                "SELECT transaction_timestamp()", "SELECT * FROM _new_samples",
                 "SELECT * FROM read_csv(?)", "INSERT INTO t VALUES (1)", "UPDATE t SET v = 1 RETURNING v",
                 "WITH x AS (SELECT 1) DELETE FROM t", "SET threads = 1"):
         assert not read_cache.cacheable(sql), sql

@@ -146,7 +146,7 @@ def _arena_items(comparison) -> tuple[dict, list]:
     if not items:
         raise InputError(_("comparison {id} has no prompt with two answers yet: an A/B vote needs two systems' "
                            "outputs").format(id=cid))
-    return comparisons.grid(cid)["comparison"], items
+    return comparisons.get(cid), items   # the grid arena_prompts built already holds it; this is one row
 
 
 def _comparison_id(comparison) -> int:
