@@ -31,16 +31,21 @@ def insert_import(cur, dataset_id: int, source_file: str, sha256: str | None, op
 
 def insert_questions(cur, dataset_id: int, import_id: int, source_file: str) -> int:
     """Move the valid rows of ``exam_final`` into ``exam_questions`` in one statement. The parse wrote
-    them in file order (sheet by sheet, row by row) and DuckDB keeps a table's order as it inserts, so the
-    ids follow the file without sorting a million rows again."""
+    them in file order (sheet by sheet, row by row) and DuckDB keeps a table's order as it inserts, so ids
+    numbered by ``rowid`` follow the file without sorting (a rejected row leaves its id unused). The ids are
+    taken from the sequence at once (``db.reserve_ids``): the insert then runs in parallel."""
+    lo, hi = cur.execute("SELECT min(rowid), max(rowid) FROM exam_final WHERE error IS NULL").fetchone()
+    if lo is None:
+        return 0
+    first = db.reserve_ids("seq_questions", hi - lo + 1, cur=cur)
     return cur.execute("""
-        INSERT INTO exam_questions (dataset_id, import_id, ext_id, subject, qtype, question, options,
+        INSERT INTO exam_questions (id, dataset_id, import_id, ext_id, subject, qtype, question, options,
                                     answer_labels, answer_text, basis, source_file, source_sheet, source_row)
-        SELECT ?, ?, ext_id, subject, qtype, stem,
+        SELECT ? + rowid, ?, ?, ext_id, subject, qtype, stem,
                to_json(list_transform(opt_labels, lambda l, i: {'label': l, 'text': opt_texts[i]})),
                answer_labels, answer_text, basis, ?, nullif(sheet, ''), row_no
         FROM exam_final WHERE error IS NULL""",
-                       [dataset_id, import_id, source_file]).fetchone()[0]
+                       [first - lo, dataset_id, import_id, source_file]).fetchone()[0]
 
 
 def question_counts(dataset_id: int, *, cur=None) -> dict[str, int]:
@@ -186,14 +191,16 @@ def insert_samples(cur, source_id: int, target_id: int, instruction, output, *, 
     """Render every question of ``source_id`` and insert the pairs into ``target_id`` (status accepted), in
     question order (sorted: an edited question is no longer where its id would put it in the table)."""
     src, p_src, ins, p_ins, out, p_out, where, p_where = _rendered(instruction, output, qtypes, shuffle, seed)
+    n = cur.execute(f"{src} SELECT count(*) FROM r {where}", [source_id, *p_src, *p_where]).fetchone()[0]
+    first = db.reserve_ids("seq_samples", n, cur=cur)   # numbered here, the insert runs in parallel
     sql = f"""
-    INSERT INTO samples (dataset_id, instruction, input, output, system, status, tags, origin, qtype,
+    INSERT INTO samples (id, dataset_id, instruction, input, output, system, status, tags, origin, qtype,
                          question_id, import_id, source_file, source_row, template)
     {src}
-    SELECT ?, concat(?::VARCHAR, {ins}), '', {out}, ?, 'accepted',
+    SELECT ? - 1 + row_number() OVER (ORDER BY id, copy), ?, concat(?::VARCHAR, {ins}), '', {out}, ?, 'accepted',
            CASE WHEN copy > 0 THEN ['shuffled'] ELSE []::VARCHAR[] END, ?, qtype, id, import_id, source_file, source_row, ?
     FROM r {where} ORDER BY id, copy"""
-    params = [source_id, *p_src, target_id, prefix or "", *p_ins, *p_out, system, origin, template, *p_where]
+    params = [source_id, *p_src, first, target_id, prefix or "", *p_ins, *p_out, system, origin, template, *p_where]
     return cur.execute(sql, params).fetchone()[0]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import re
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -26,6 +27,7 @@ MAX_KEPT_ROWS = 20_000    # rows kept per database, all results together (memory
 
 _lock = threading.Lock()
 _versions: dict[str, int] = {}
+_changed_at: dict[str, float] = {}   # key -> time.monotonic() of the last change
 _kept: dict[str, list] = {}   # key -> [version, {(kind, sql, params): result}, rows kept]
 _local = threading.local()
 _MISSING = object()
@@ -54,7 +56,13 @@ def changed(key: str | None) -> None:
         return
     with _lock:
         _versions[key] = _versions.get(key, 0) + 1
+        _changed_at[key] = time.monotonic()
         _kept.pop(key, None)
+
+
+def last_change(key: str) -> float:
+    """When (``time.monotonic()``) the database last changed in this process; 0.0 if never."""
+    return _changed_at.get(key, 0.0)
 
 
 def forget() -> None:
