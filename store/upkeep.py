@@ -37,8 +37,7 @@ def configure(con) -> None:
 def watch(key: str) -> None:
     """Checkpoint ``key`` (a database file this process holds open) in the background from now on."""
     with _guard:
-        running = _watched.get(key)
-        if running is not None and running.is_alive():
+        if key in _watched:   # its thread leaves the table under the same guard, and only once the file is closed
             return
         thread = threading.Thread(target=_loop, args=(key,), name=f"checkpoints {Path(key).name}", daemon=True)
         _watched[key] = thread
@@ -63,14 +62,18 @@ def _loop(key: str) -> None:
 
     while not _stop.wait(POLL_S):
         if not db.is_open(key):
-            return
+            with _guard:
+                if not db.is_open(key):   # closed for good: a reopen (connect, then watch) starts a new thread
+                    _watched.pop(key, None)
+                    return
+            continue
         if not due(log_size(key), time.monotonic() - read_cache.last_change(key)):
             continue
         with db.write_lock(key):
             con = db.open_connection(key)
-            if con is None or _stop.is_set():
+            if _stop.is_set():
                 return
-            if due(log_size(key), time.monotonic() - read_cache.last_change(key)):
+            if con is not None and due(log_size(key), time.monotonic() - read_cache.last_change(key)):
                 try:
                     con.cursor().execute("CHECKPOINT")
                 except Exception as err:  # noqa: BLE001 - it runs again at the next chance, or at close

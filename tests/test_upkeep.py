@@ -36,12 +36,19 @@ def test_a_large_commit_leaves_its_log_and_the_quiet_database_is_checkpointed(st
     with db.transaction() as cur:   # a bulk change of every row: DuckDB as it comes checkpoints at this commit
         cur.execute("UPDATE samples SET status = 'accepted', version = version + 1 WHERE dataset_id = ?", [did])
     assert _wal(file) > 64 * 1024      # the commit did not fold the log in ...
+    _wait_for_checkpoint(file)         # ... the background thread did, once the database was quiet
+    db.close_all()
+    assert db.scalar("SELECT count(*) FROM samples WHERE dataset_id = ? AND status = 'accepted'", [did]) == 50_000
+    _big_change(did, 20_000)           # reopened: watched again
+    assert _wal(file) > 64 * 1024
+    _wait_for_checkpoint(file)
+
+
+def _wait_for_checkpoint(file: Path) -> None:
     deadline = time.monotonic() + 20
     while _wal(file) > 0 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _wal(file) == 0             # ... the background thread did, once the database was quiet
-    db.close_all()
-    assert db.scalar("SELECT count(*) FROM samples WHERE dataset_id = ? AND status = 'accepted'", [did]) == 50_000
+    assert _wal(file) == 0
 
 
 def test_a_busy_database_is_not_checkpointed_until_quiet_or_the_log_is_large():
