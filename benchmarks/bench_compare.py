@@ -27,7 +27,10 @@ for a core). ``ratio`` is of CPU time (``time.process_time``), which other load 
 than wall-clock time; the wall-clock ratios are printed too. Outputs (token ids through end-of-sequence)
 must be identical across the three.
 
-    .venv/bin/python benchmarks/bench_compare.py [--quick] [--threads N] [--batch B] [--new-tokens T]
+    .venv/bin/python benchmarks/bench_compare.py [--quick] [--threads N] [--batch B] [--new-tokens T] [--device cpu]
+
+On a machine whose torch sees a GPU, every approach runs there (same fp32 weights) and ``ratio`` is of
+wall-clock time; ``--device cpu`` keeps the CPU.
 
 Ends with one JSON line: {"bench": "compare", "ratio": script CPU s / engine CPU s, "target": 2.0, ...}
 """
@@ -105,7 +108,7 @@ def run_engine(spec: dict, prompts: list[str]) -> dict:
     from studio.evaluate import inference
 
     t0, c0 = _clock()
-    eng = inference.Engine(spec["base"])
+    eng = inference.Engine(spec["base"], device=spec["device"])
     decode = inference.decode_settings("greedy", max_new_tokens=spec["max_new"])
     systems = [inference.System(f"adapter-{i}", spec["base"], "lora", folder, f"adapter-{i}")
                for i, folder in enumerate(spec["adapters"])]
@@ -123,7 +126,8 @@ def _generate(model, tok, prompts: list[str], spec: dict) -> list[list[int]]:
              for p in prompts]
     out = []
     for start in range(0, len(texts), spec["batch"]):
-        enc = tok(texts[start:start + spec["batch"]], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tok(texts[start:start + spec["batch"]], return_tensors="pt", padding=True,
+                  add_special_tokens=False).to(spec["device"])
         with torch.inference_mode():
             gen = model.generate(**enc, max_new_tokens=spec["max_new"], do_sample=False, temperature=None, top_p=None,
                                  top_k=None, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
@@ -140,7 +144,8 @@ def run_script(spec: dict, prompts: list[str]) -> dict:
     outputs, calls = {}, 0
     for i, folder in enumerate(spec["adapters"]):
         tok = AutoTokenizer.from_pretrained(spec["base"], padding_side="left")
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(spec["base"]), folder).eval()
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(spec["base"]), folder)
+        model = model.to(spec["device"]).eval()
         outputs[f"adapter-{i}"] = _generate(model, tok, prompts, spec)
         calls += -(-len(prompts) // spec["batch"])
         del model
@@ -159,7 +164,7 @@ def run_switching(spec: dict, prompts: list[str]) -> dict:
                                       adapter_name="adapter-0")
     for i, folder in enumerate(spec["adapters"][1:], start=1):
         model.load_adapter(folder, adapter_name=f"adapter-{i}")
-    model.eval()
+    model = model.to(spec["device"]).eval()
     outputs, calls = {}, 0
     for i in range(len(spec["adapters"])):
         model.set_adapter(f"adapter-{i}")
@@ -180,6 +185,12 @@ def child(args) -> None:
     r = runner(spec, make_prompts(spec["n"]))
     r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(r, ensure_ascii=False))
+
+
+def _device(choice: str) -> str:
+    import torch
+
+    return "cuda" if choice == "auto" and torch.cuda.is_available() else "cpu"
 
 
 def _load_average() -> float | None:
@@ -210,13 +221,15 @@ def report(spec: dict, r: dict, threads: int, load: tuple) -> dict:
     for name, x in (("engine (mixed batches)", e), ("(a) per-adapter script", a), ("(b) set_adapter switching", b)):
         print(f"{name:26s} {x['cpu_seconds']:7.2f} s CPU {x['seconds']:7.2f} s wall  base loads {x['base_loads']}  "
               f"generate calls {x['generate_calls']}  peak RSS {x['peak_rss_mb']:.0f} MB")
-    ratio, vs_b = a["cpu_seconds"] / e["cpu_seconds"], b["cpu_seconds"] / e["cpu_seconds"]
-    print(f"speed-up {ratio:.2f}x vs (a), {vs_b:.2f}x vs (b) in CPU time ({a['seconds'] / e['seconds']:.2f}x, "
-          f"{b['seconds'] / e['seconds']:.2f}x wall); identical outputs: {same}; adapters differ: {distinct}")
+    clock = "cpu_seconds" if spec["device"] == "cpu" else "seconds"   # a GPU's time is not the process's CPU time
+    ratio, vs_b = a[clock] / e[clock], b[clock] / e[clock]
+    print(f"on {spec['device']}: speed-up {ratio:.2f}x vs (a), {vs_b:.2f}x vs (b) ({clock}; wall "
+          f"{a['seconds'] / e['seconds']:.2f}x, {b['seconds'] / e['seconds']:.2f}x); identical outputs: {same}; "
+          f"adapters differ: {distinct}")
     return {"bench": "compare", "ratio": round(ratio, 2), "target": 2.0, "better": "higher", "baseline": BASELINE,
             "ratio_vs_switching": round(vs_b, 2), "target_vs_switching": 1.3,
             "baseline_switching": "one shared base, adapters switched per batch (set_adapter)",
-            "params": spec["params"], "adapters": len(spec["adapters"]), "prompts": spec["n"],
+            "params": spec["params"], "adapters": len(spec["adapters"]), "prompts": spec["n"], "device": spec["device"],
             "max_new_tokens": spec["max_new"], "batch": spec["batch"], "threads": threads,
             "engine_s": round(e["seconds"], 2), "script_s": round(a["seconds"], 2),
             "switching_s": round(b["seconds"], 2), "engine_cpu_s": round(e["cpu_seconds"], 2),
@@ -235,6 +248,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128, help="most rows in one generate call")
     parser.add_argument("--new-tokens", type=int, default=32, help="new tokens per answer")
     parser.add_argument("--prompts", type=int, default=32, help="prompts per adapter (N)")
+    parser.add_argument("--device", choices=["auto", "cpu"], default="auto",
+                        help="auto: the GPU when torch sees one (the ratio is then of wall-clock time), else the CPU")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -243,7 +258,8 @@ def main() -> None:
     n, max_new, layers = (8, 8, 4) if args.quick else (args.prompts, args.new_tokens, 12)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        spec = {**prepare(folder, 4, layers=layers, hidden=768), "n": n, "max_new": max_new, "batch": args.batch}
+        spec = {**prepare(folder, 4, layers=layers, hidden=768), "n": n, "max_new": max_new, "batch": args.batch,
+                "device": _device(args.device)}
         (folder / "spec.json").write_text(json.dumps(spec))
         before = _load_average()
         results = measure(folder / "spec.json", args.threads)
