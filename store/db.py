@@ -237,7 +237,8 @@ def reserve_ids(sequence: str, n: int, *, cur) -> int:
     lo, hi, got = cur.execute(f"SELECT min(v), max(v), count(*) FROM (SELECT nextval({quote_literal(sequence)}) AS v "
                               "FROM range(?))", [int(n)]).fetchone()
     if got != n or hi - lo + 1 != n:
-        raise RuntimeError(f"sequence {sequence} gave {got} values from {lo} to {hi}, not {n} consecutive ones")
+        raise RuntimeError(_("sequence {sequence} gave {got} values from {lo} to {hi}, not {n} consecutive ones").format(
+            sequence=sequence, got=got, lo=lo, hi=hi, n=n))
     return int(lo)
 
 
