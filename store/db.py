@@ -229,9 +229,9 @@ def assignments(values: dict[str, Any], allowed: tuple[str, ...], json_columns: 
 def reserve_ids(sequence: str, n: int, *, cur) -> int:
     """Take ``n`` consecutive values of ``sequence`` (a name from the schema, never user text) and return the
     first, so that a bulk INSERT numbers its rows itself (``first - 1 + row_number()``): a column default of
-    ``nextval`` keeps DuckDB's INSERT on one thread, numbering in SQL lets it run on all (a 1M-row import
-    lands in half the time). Call it inside the caller's transaction: the write lock is held, so no other
-    writer takes values of the sequence meanwhile (checked all the same)."""
+    ``nextval`` keeps DuckDB's INSERT on one thread, numbering in SQL lets it run on all (at 1M rows an exam
+    import's two big INSERTs ran 1.3x and 1.6x faster). Call it inside the caller's transaction: the write
+    lock is held, so no other writer takes values of the sequence meanwhile (checked all the same)."""
     if n <= 0:
         return 0
     lo, hi, got = cur.execute(f"SELECT min(v), max(v), count(*) FROM (SELECT nextval({quote_literal(sequence)}) AS v "

@@ -6,9 +6,9 @@ log touched: at 10,000,000 samples a bulk status change of 100,000 rows took 632
 checkpoint, and its undo as long again. The studio raises the threshold to ``CEILING`` (only a log that big
 makes a commit checkpoint) and checkpoints itself from a background thread when the log is past
 ``SMALL_LOG`` and the database has been quiet for ``QUIET_S`` seconds, or as soon as the log is past
-``LARGE_LOG``, between two writes, under the write lock (no write of this process waits behind a
-half-done checkpoint, and none runs during one). A clean close checkpoints as before; after a crash DuckDB
-replays the log, which stays bounded by the ceiling.
+``LARGE_LOG``, between two writes. It holds the write lock meanwhile, so no write of this process runs
+during a checkpoint (one that comes waits for it, as it waited for a commit's checkpoint before). A clean
+close checkpoints as before; after a crash DuckDB replays the log, which stays bounded by the ceiling.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ SMALL_LOG = 16 * 2**20          # checkpoint a log this big once the database is
 LARGE_LOG = 256 * 2**20         # ... and one this big at once, between two writes
 QUIET_S = 3.0                   # quiet: no write has ended for this long
 POLL_S = 1.0
+EXIT_WAIT_S = 30.0
 
 _stop = threading.Event()
 _watched: dict[str, threading.Thread] = {}
@@ -82,10 +83,12 @@ def _loop(key: str) -> None:
 
 @atexit.register
 def _stop_all() -> None:
-    """At exit: no new checkpoint starts, and one under way finishes before the interpreter goes."""
+    """At exit: no new checkpoint starts, and one under way finishes before the interpreter goes (waiting
+    at most ``EXIT_WAIT_S`` for a write lock another thread still holds)."""
     _stop.set()
     from store import db
 
     for key in list(_watched):
-        with db.write_lock(key):
-            pass
+        lock = db.write_lock(key)
+        if lock.acquire(timeout=EXIT_WAIT_S):
+            lock.release()
