@@ -31,6 +31,7 @@ import duckdb
 from store import read_cache, upkeep
 from studio.core import settings
 from studio.core.errors import Conflict, DatabaseLocked, InputError
+from studio.core.exam_rules import sql_literal
 from studio.core.i18n import _
 
 _connections: dict[str, duckdb.DuckDBPyConnection] = {}
@@ -78,11 +79,6 @@ def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
             read_cache.changed(key)
             upkeep.watch(key)
         return con
-
-
-def is_open(key: str) -> bool:
-    """Whether this process holds the database ``key`` (a resolved path) open."""
-    return key in _connections
 
 
 def open_connection(key: str) -> duckdb.DuckDBPyConnection | None:
@@ -234,17 +230,12 @@ def reserve_ids(sequence: str, n: int, *, cur) -> int:
     lock is held, so no other writer takes values of the sequence meanwhile (checked all the same)."""
     if n <= 0:
         return 0
-    lo, hi, got = cur.execute(f"SELECT min(v), max(v), count(*) FROM (SELECT nextval({quote_literal(sequence)}) AS v "
+    lo, hi, got = cur.execute(f"SELECT min(v), max(v), count(*) FROM (SELECT nextval({sql_literal(sequence)}) AS v "
                               "FROM range(?))", [int(n)]).fetchone()
     if got != n or hi - lo + 1 != n:
         raise RuntimeError(_("sequence {sequence} gave {got} values from {lo} to {hi}, not {n} consecutive ones").format(
             sequence=sequence, got=got, lo=lo, hi=hi, n=n))
     return int(lo)
-
-
-def quote_literal(text: str) -> str:
-    """Quote a schema name as an SQL string literal (for functions such as ``nextval`` that take one)."""
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 def quote_identifier(name: str) -> str:

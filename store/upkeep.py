@@ -62,9 +62,9 @@ def _loop(key: str) -> None:
     from store import db, read_cache
 
     while not _stop.wait(POLL_S):
-        if not db.is_open(key):
+        if db.open_connection(key) is None:
             with _guard:
-                if not db.is_open(key):   # closed for good: a reopen (connect, then watch) starts a new thread
+                if db.open_connection(key) is None:   # closed for good: a reopen (connect, then watch) starts a new thread
                     _watched.pop(key, None)
                     return
             continue
