@@ -1,6 +1,6 @@
 # make run: install into .venv, create/migrate the database, serve on 127.0.0.1:$STUDIO_PORT (8501):
 #   pages, /api/v1 and the supervisor of background work, in one process (python -m studio serve).
-# make test: the same set-up plus Debian's chromium for the browser tests, then the whole suite.
+# make test: the same set-up plus Debian's chromium for the browser tests, then the whole suite (pytest-xdist).
 # make bench: every benchmark (LLaMA-Factory 0.9.5 installed first, for the trainer's baseline); each ends with one
 #   JSON line {"bench", "ratio", "target", "better", ...}.
 SHELL := /bin/bash
@@ -37,8 +37,9 @@ browser:
 		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver fonts-noto-cjk; \
 	fi
 
+# on every core (at most 4 workers), a module to a worker at a time (module fixtures are built once)
 test: install browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadscope
 
 # LLaMA-Factory 0.9.5, the trainer benchmark's baseline, in its own git-ignored venv (bench_out/lf-venv)
 bench: install

@@ -14,6 +14,8 @@ import pytest
 
 from studio.train import demo_model, demo_pretrain
 
+pytestmark = pytest.mark.slow  # trains the tiny model
+
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 

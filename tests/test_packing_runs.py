@@ -11,6 +11,8 @@ import pytest
 from tests.conftest import DATA
 from trainers import runfolder, sft
 
+pytestmark = pytest.mark.slow  # trains the tiny model
+
 ALPACA = DATA / "trainer_formats" / "llamafactory" / "alpaca_zh_demo.json"
 SETTINGS = {"lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "learning_rate": 5e-3, "batch_size": 4,
             "max_source_length": 64, "max_target_length": 48, "logging_steps": 1, "lr_scheduler": "linear",
