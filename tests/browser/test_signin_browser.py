@@ -8,6 +8,8 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+pytestmark = pytest.mark.browser
+
 
 def _until(driver, check, timeout=60, message=""):
     return WebDriverWait(driver, timeout, poll_frequency=0.3,

@@ -22,6 +22,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.conftest import ROOT
 from tests.test_i18n import PAGES, english_words
 
+pytestmark = pytest.mark.browser
+
 ZH = re.compile(r"[\u4e00-\u9fff]")
 ICON = re.compile(r"[a-z_]+")  # a Material icon's ligature name, drawn as an icon, read as text by Selenium
 STREAMLIT_OWN = {"Skip to main content", "Skip to content", "语言 / Language", "Browse files", "Upload"}
