@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import signal
 from dataclasses import fields
 
 import pytest
@@ -20,7 +21,7 @@ from store import datasets, db
 from studio.core.errors import InputError
 from studio.train import config, runs
 from tests.conftest import ROOT, run_cli
-from trainers import sft
+from trainers import launcher, sft
 
 
 def open_page(page: str) -> AppTest:
@@ -197,12 +198,19 @@ def test_cancel_is_acknowledged_at_once_and_resume_replaces_it(studio_env, demo_
         keys = lambda: {b.key for b in at.button}  # noqa: E731
         assert state() == "running" and "runs_cancel" in keys() and "runs_resume" not in keys()
 
-        at.button(key="runs_cancel").click().run()  # acknowledged in the same draw
-        assert not at.exception, at.exception
-        assert [t.value for t in at.toast] == ["Cancelling: a checkpoint is saved first"]
-        assert state() == "cancelling" and "runs_cancel" not in keys() and "runs_resume" not in keys()
-        assert any(i.value.startswith("Cancelling: the run saves a checkpoint") for i in at.info)
-        assert at.dataframe[0].value["state"][0] == "cancelling"
+        # the trainer held mid-step (as a slow step holds it) while the page draws: on a busy machine a free
+        # trainer can save its checkpoint and stop within the draw, and this checks what the draw shows before
+        pid = int(runs.get(row["id"])["pid"])
+        launcher.stop(pid, signal.SIGSTOP)
+        try:
+            at.button(key="runs_cancel").click().run()  # acknowledged in the same draw
+            assert not at.exception, at.exception
+            assert [t.value for t in at.toast] == ["Cancelling: a checkpoint is saved first"]
+            assert state() == "cancelling" and "runs_cancel" not in keys() and "runs_resume" not in keys()
+            assert any(i.value.startswith("Cancelling: the run saves a checkpoint") for i in at.info)
+            assert at.dataframe[0].value["state"][0] == "cancelling"
+        finally:
+            launcher.stop(pid, signal.SIGCONT)  # the SIGTERM of the cancel was held till now
 
         wait(row["id"], finished)  # the trainer saved its checkpoint and stopped
         assert runs.detail(row["id"], poll=True)["state"] == "cancelled"  # what the fragment reads every tick
