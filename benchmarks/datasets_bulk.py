@@ -122,12 +122,15 @@ def measure_bulk_floor(db_file: Path, repeat: int) -> dict[str, float]:
 
 
 def unreachable(m: dict[str, float]) -> list[str]:
-    """Budgets that this run shows no studio code could meet, with this run's figures."""
-    floor = m.get("bulk_floor_ms")
-    if floor is None or floor <= BUDGET_MS:
+    """Budgets that this run shows no studio code could meet, with this run's figures: the bulk update when
+    DuckDB's bare UPDATE of its three columns plus keeping the rows' old values for undo (the backup phase of
+    the studio's own run) is over the budget."""
+    floor, backup = m.get("bulk_floor_ms"), m.get("bulk_phase_select_backup_ms")
+    if floor is None or backup is None or floor + backup <= BUDGET_MS:
         return []
     return [f"bulk_update <= {BUDGET_MS:.0f} ms: DuckDB's own UPDATE of the same {BULK_ROWS:,} rows' status, version "
-            f"and updated_at (no undo backup, no checkpoint) already takes {floor:.0f} ms here (status and version "
-            f"{m['bulk_floor_status_version_ms']:.0f} ms, the status alone {m['bulk_floor_status_only_ms']:.0f} ms): "
-            f"DuckDB pays about as much per column as for the status itself, for every 2,048-row vector the spread "
-            f"rows touch"]
+            f"and updated_at (no checkpoint) takes {floor:.0f} ms here (status and version "
+            f"{m['bulk_floor_status_version_ms']:.0f} ms, the status alone {m['bulk_floor_status_only_ms']:.0f} ms), "
+            f"and keeping the rows' old values for undo {backup:.0f} ms more: {floor + backup:.0f} ms before any "
+            f"bookkeeping. DuckDB pays about as much per column as for the status itself, for every 2,048-row "
+            f"vector the spread rows touch"]
