@@ -63,6 +63,31 @@ def test_mixed_batches_equal_one_adapter_at_a_time_token_for_token(four_systems,
     assert eng.stats["base_loads"] == 1 and eng.stats["mixed_batches"] > 0
 
 
+def test_the_full_size_cache_answers_as_the_growing_one(four_systems, demo_model, monkeypatch):
+    """A key/value cache allocated at the call's full size and filled in place changes no token: the same
+    mixed batches with transformers' default cache, which grows token by token, answer alike. Prefix
+    systems, and calls over the size limit, keep the default cache."""
+    eng = inference.engine(str(demo_model))
+    decode = inference.decode_settings("greedy", max_new_tokens=12)
+    used, real = [], inference.Engine._static_cache
+
+    def spy(self, model, rows, length):
+        got = real(self, model, rows, length)
+        used.append((model is self.prefix, got is not None))
+        return got
+
+    monkeypatch.setattr(inference.Engine, "_static_cache", spy)
+    full = eng.generate_systems(four_systems, ITEMS, decode, batch_size=6)
+    assert {(False, True), (True, False)} == set(used)   # base + LoRA batches in place; prefix batches not
+    monkeypatch.setattr(inference, "STATIC_CACHE_MAX_BYTES", 0)
+    used.clear()
+    growing = eng.generate_systems(four_systems, ITEMS, decode, batch_size=6)
+    assert used and not any(static for _prefix, static in used)
+    for s in four_systems:
+        assert [a.token_ids for a in full[s.id]] == [a.token_ids for a in growing[s.id]], s.id
+        assert full[s.id] == growing[s.id]
+
+
 def test_a_comparison_generates_its_lora_systems_in_shared_batches(four_systems, demo_model, monkeypatch):
     calls = []
     real = inference.Engine._batch

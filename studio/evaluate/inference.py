@@ -18,7 +18,8 @@ LoRA adapter of a request answering in the same batches.
   has one (system prompt and earlier turns as in ``studio.formats``), else as plain text; batches are
   formed from prompts of similar length; stop strings end a sequence and are cut from the output. Each
   output is a ``batching.Answer``: its text plus ``finish_reason`` (``eos`` | ``stop`` | ``length`` |
-  ``error``, with ``error`` saying why) and the generated ``token_ids``.
+  ``error``, with ``error`` saying why) and the generated ``token_ids``. A call's key/value cache is
+  allocated at its full size and filled in place (``Engine._static_cache``), where the model allows.
 - ``trust_remote_code`` comes from the run's config (``config.json``, as the trainer saved it), never on
   by default; the base system inherits it from runs on the same base model.
 - Generations are stored in the ``generations`` table keyed by a hash of prompt + system prompt +
@@ -64,6 +65,7 @@ PRESET_HELP = {  # marked: translate with _() where shown
 }
 DEFAULT_PRESET = "greedy"
 DEFAULT_MAX_NEW_TOKENS = 128
+STATIC_CACHE_MAX_BYTES = 2 * 2**30   # a larger key/value cache for one call grows as the default one does
 METHOD_ORDER = {"base": 0, "lora": 1, "prefix": 2}
 
 
@@ -343,6 +345,9 @@ class Engine:
         if kwargs["do_sample"]:
             torch.manual_seed(int(decode.get("seed", 0)))
         extra = {"adapter_names": [names[s.id] for s in systems]} if names else {}
+        cache = self._static_cache(model, len(texts), enc["input_ids"].shape[1] + kwargs["max_new_tokens"])
+        if cache is not None:
+            extra["past_key_values"] = cache
         t0 = time.perf_counter()
         out = model.generate(**enc, **kwargs, **extra)
         ms = int((time.perf_counter() - t0) * 1000 / len(texts))
@@ -353,6 +358,25 @@ class Engine:
         self.stats["batches"] += 1
         self.stats["mixed_batches"] += bool(names)
         return answers
+
+    def _static_cache(self, model, rows: int, length: int):
+        """A key/value cache of the call's full size, filled in place, or None for transformers' default one,
+        which grows by copying itself whole at every new token (on a CPU a tenth of a 128-row call's time at
+        32 new tokens, a fifth at 64). Only for models transformers can run with a static cache, not for
+        prefix (P-Tuning v2) systems, whose prefix is the cache, and only up to ``STATIC_CACHE_MAX_BYTES``:
+        the static cache holds every row's full length from the start, the default one only what is used."""
+        if model is self.prefix or not getattr(type(self.model), "_can_compile_fullgraph", False):
+            return None
+        from transformers import StaticCache
+
+        cfg = self.model.config.get_text_config(decoder=True)
+        heads = getattr(cfg, "num_attention_heads", None)
+        kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+        head_dim = getattr(cfg, "head_dim", None) or (cfg.hidden_size // heads if heads else None)
+        if not (kv_heads and head_dim and getattr(cfg, "num_hidden_layers", None)):
+            return None
+        size = rows * length * cfg.num_hidden_layers * 2 * kv_heads * head_dim * self.model.dtype.itemsize
+        return StaticCache(config=cfg, max_cache_len=length) if size <= STATIC_CACHE_MAX_BYTES else None
 
     def generate_many(self, requests: list[tuple[System, dict[str, Any]]], decode: dict[str, Any], *,
                       batch_size: int = 16) -> Iterator[tuple[list[int], list[Answer]]]:
