@@ -88,6 +88,37 @@ def test_the_full_size_cache_answers_as_the_growing_one(four_systems, demo_model
         assert full[s.id] == growing[s.id]
 
 
+@pytest.mark.parametrize("arch", ["qwen2", "qwen3", "gpt2", "mistral-sliding-window"])
+def test_each_architecture_answers_alike_with_either_cache(arch, demo_model, tmp_path, monkeypatch):
+    """Other architectures the studio trains, and one with a sliding window shorter than the answers: the
+    full-size cache gives the tokens of the default cache (random tiny models, the demo tokenizer)."""
+    import torch
+    import transformers as tf
+
+    tok = tf.AutoTokenizer.from_pretrained(demo_model)
+    shape = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    torch.manual_seed(0)
+    model = {"qwen2": lambda: tf.Qwen2ForCausalLM(tf.Qwen2Config(**shape, use_sliding_window=False)),
+             "qwen3": lambda: tf.Qwen3ForCausalLM(tf.Qwen3Config(**shape, head_dim=16, use_sliding_window=False)),
+             "gpt2": lambda: tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=4,
+                                                              n_positions=256)),
+             "mistral-sliding-window": lambda: tf.MistralForCausalLM(tf.MistralConfig(**shape, sliding_window=6)),
+             }[arch]()
+    model.save_pretrained(tmp_path / arch)
+    tok.save_pretrained(tmp_path / arch)
+    eng = inference.Engine(str(tmp_path / arch), device="cpu")
+    base = inference.System("base", str(tmp_path / arch), "base", None, "base")
+    decode = inference.decode_settings("greedy", max_new_tokens=16)
+    assert eng._static_cache(eng.model, len(ITEMS), 64) is not None
+    full = eng.generate(base, ITEMS, decode, batch_size=8)
+    monkeypatch.setattr(inference, "STATIC_CACHE_MAX_BYTES", 0)
+    assert eng._static_cache(eng.model, len(ITEMS), 64) is None
+    growing = eng.generate(base, ITEMS, decode, batch_size=8)
+    assert [a.token_ids for a in full] == [a.token_ids for a in growing]
+    assert sum(len(a.token_ids) for a in full) > 4 * len(ITEMS)   # they said something
+
+
 def test_a_comparison_generates_its_lora_systems_in_shared_batches(four_systems, demo_model, monkeypatch):
     calls = []
     real = inference.Engine._batch
