@@ -13,7 +13,10 @@ import json
 import time
 
 import pytest
-from selenium.common.exceptions import ElementClickInterceptedException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -115,19 +118,33 @@ def choose(d, label, option_text, timeout=30):
         return next((m for m in x.find_elements(By.CSS_SELECTOR, f'{MAIN} [data-testid="stMultiSelect"]')
                      if m.text.split("\n")[0].strip() == label), False)
 
-    field = _until(d, lambda x: box(x) and box(x).find_element(By.TAG_NAME, "input"), timeout,
-                   f"no multiselect {label!r}")
-    d.execute_script("arguments[0].scrollIntoView({block: 'center'});", field)
+    def field(x):
+        return box(x) and box(x).find_element(By.TAG_NAME, "input")
 
-    def open_and_find(x):
+    def scrolled(x):   # each step finds the field again: a rerun of the page may have replaced it
+        found = field(x)
+        if found:
+            x.execute_script("arguments[0].scrollIntoView({block: 'center'});", found)
+        return found
+
+    def open_and_pick(x):
         try:
-            field.click()
-        except ElementClickInterceptedException:
+            found = field(x)
+            if not found:
+                return False
+            found.click()
+            option = next((o for o in x.find_elements(By.CSS_SELECTOR, '[role="option"]') if option_text in o.text),
+                          None)
+            if option is None:
+                return False
+            option.click()
+            return True
+        except (ElementClickInterceptedException, StaleElementReferenceException):
             return False
-        return next((o for o in x.find_elements(By.CSS_SELECTOR, '[role="option"]') if option_text in o.text), False)
 
-    _until(d, open_and_find, timeout, f"{option_text!r} is not offered in {label!r}").click()
-    _until(d, lambda x: option_text in box(x).text, timeout, f"{option_text!r} was not chosen in {label!r}")
+    _until(d, scrolled, timeout, f"no multiselect {label!r}")
+    _until(d, open_and_pick, timeout, f"{option_text!r} is not offered in {label!r}")
+    _until(d, lambda x: bool(box(x)) and option_text in box(x).text, timeout, f"{option_text!r} was not chosen in {label!r}")
     d.switch_to.active_element.send_keys(Keys.ESCAPE)  # close the dropdown
 
 
