@@ -242,10 +242,16 @@ def playground(shots, d, llm):
     for setting in ("Temperature", "Top-p", "Seed"):  # the decoding settings are in view
         assert d.find_elements(By.CSS_SELECTOR, f'input[aria-label="{setting}"]'), setting
     set_field(d, "Max new tokens", 16)
-    time.sleep(0.5)   # a person types the message once the page has taken the number (else its rerun stops the answer)
-    _until(d, lambda x: not any("Running" in r.text for r in
-                                x.find_elements(By.CSS_SELECTOR, "[data-testid=stStatusWidget]")),
-           message="the page never settled after Max new tokens")
+    # a person types the message once the page has taken the number (else its rerun stops the answer): on a
+    # loaded machine that rerun can start a second after Enter, so the page must stay idle for a while
+    quiet_since = [time.monotonic()]
+
+    def idle_for_a_while(x):
+        if any("Running" in r.text for r in x.find_elements(By.CSS_SELECTOR, "[data-testid=stStatusWidget]")):
+            quiet_since[0] = time.monotonic()
+        return time.monotonic() - quiet_since[0] >= 2.0
+
+    _until(d, idle_for_a_while, 120, "the page never settled after Max new tokens")
     base_col, api_col = column_of(d, BASE), column_of(d, API_LABEL)
     assert "base model" in captions(base_col) and f"API · {API_MODEL}" in captions(api_col)
     sent = len(llm.requests)
