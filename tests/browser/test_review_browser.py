@@ -19,11 +19,24 @@ def test_review_decisions_in_chromium(studio_env, browser, request):
     browser.get(f"{url}/review?{query}")
     wait_for_text(browser, "Answer support", timeout=60)
     wait_for_text(browser, f"id {first}")
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException,
+        StaleElementReferenceException,
+    )
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    accept = next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.startswith("Accept"))
-    accept.click()
+    def click_accept(d):   # the sample's text can show before its buttons do, and a rerun can replace them
+        try:
+            accept = next((b for b in d.find_elements(By.TAG_NAME, "button") if b.text.startswith("Accept")), None)
+            if accept is None:
+                return False
+            accept.click()
+            return True
+        except (ElementClickInterceptedException, StaleElementReferenceException):
+            return False
+
+    WebDriverWait(browser, 30, poll_frequency=0.2).until(click_accept, message="no Accept button to click")
     wait_for_text(browser, f"Sample {first}: accepted.")
     wait_for_text(browser, f"id {second}")
     browser.find_element(By.TAG_NAME, "body").send_keys("x")  # the Reject shortcut
