@@ -19,7 +19,9 @@ def enter_rater(browser, name):
 
 
 def test_rating_survives_a_reload(studio_env, request, browser):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
 
     fake_comparison(n_prompts=4)
     url = request.getfixturevalue("studio_server")
@@ -28,12 +30,19 @@ def test_rating_survives_a_reload(studio_env, request, browser):
     wait_for_text(browser, "rated 0 / 12 outputs")
     enter_rater(browser, "张三")
     wait_for_text(browser, "you 0")
-    radios = browser.find_elements(By.CSS_SELECTOR, 'div[data-testid="stRadio"]')
-    # the first radio is the view switch; the next ones rate the first prompt's outputs
-    options = radios[1].find_elements(By.CSS_SELECTOR, 'label[data-testid="stRadioOption"]')
+    def rating_options(d):   # the page draws its cards one after another: wait for the first one's scale
+        radios = d.find_elements(By.CSS_SELECTOR, 'div[data-testid="stRadio"]')
+        # the first radio is the view switch; the next ones rate the first prompt's outputs
+        found = radios[1].find_elements(By.CSS_SELECTOR, 'label[data-testid="stRadioOption"]') if len(radios) > 1 else []
+        return found if len(found) == 5 else False
+
+    options = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        rating_options, message="no rating scale")
     assert [o.text for o in options] == ["1", "2", "3", "4", "5"]
     options[3].click()
-    save = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "Save ratings"][0]
+    save = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: next((b for b in d.find_elements(By.TAG_NAME, "button") if b.text == "Save ratings"), False),
+        message="no Save ratings button")
     save.click()
     wait_for_text(browser, "rated 1 / 12 outputs")
     screenshot(browser, studio_env, "compare-rated")
