@@ -9,6 +9,7 @@ from store import compare as store
 from studio.evaluate import batching, comparisons, inference
 from studio.evaluate import prompt_sets as prompts
 from tests.compare_helpers import PAIRS_A, adapters, make_run_folder, register_run, runs  # noqa: F401 - fixtures
+from tests.train_helpers import tiny_model
 
 QUESTIONS = [q for q, _a in PAIRS_A]
 ITEMS = [{"prompt": q} for q in QUESTIONS] + [
@@ -92,20 +93,10 @@ def test_the_full_size_cache_answers_as_the_growing_one(four_systems, demo_model
 def test_each_architecture_answers_alike_with_either_cache(arch, demo_model, tmp_path, monkeypatch):
     """Other architectures the studio trains, and one with a sliding window shorter than the answers: the
     full-size cache gives the tokens of the default cache (random tiny models, the demo tokenizer)."""
-    import torch
-    import transformers as tf
+    from transformers import AutoTokenizer
 
-    tok = tf.AutoTokenizer.from_pretrained(demo_model)
-    shape = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
-    torch.manual_seed(0)
-    model = {"qwen2": lambda: tf.Qwen2ForCausalLM(tf.Qwen2Config(**shape, use_sliding_window=False)),
-             "qwen3": lambda: tf.Qwen3ForCausalLM(tf.Qwen3Config(**shape, head_dim=16, use_sliding_window=False)),
-             "gpt2": lambda: tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=4,
-                                                              n_positions=256)),
-             "mistral-sliding-window": lambda: tf.MistralForCausalLM(tf.MistralConfig(**shape, sliding_window=6)),
-             }[arch]()
-    model.save_pretrained(tmp_path / arch)
+    tok = AutoTokenizer.from_pretrained(demo_model)
+    tiny_model(arch, tmp_path / arch, vocab_size=len(tok))
     tok.save_pretrained(tmp_path / arch)
     eng = inference.Engine(str(tmp_path / arch), device="cpu")
     base = inference.System("base", str(tmp_path / arch), "base", None, "base")

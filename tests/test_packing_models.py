@@ -8,28 +8,8 @@ Each claim is shown able to fail: the same comparison sees a pack that lets atte
 pack whose positions run on, and a pack that trains each sample's first token."""
 import pytest
 
+from tests.train_helpers import tiny_model
 from trainers import packing, sft
-
-
-def _build(kind: str, folder):
-    import torch
-    import transformers as tf
-
-    torch.manual_seed(0)
-    shape = dict(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=True)
-    if kind == "llama":
-        model = tf.LlamaForCausalLM(tf.LlamaConfig(**shape))
-    elif kind == "qwen2":
-        model = tf.Qwen2ForCausalLM(tf.Qwen2Config(**shape, use_sliding_window=False))
-    elif kind == "qwen3":
-        model = tf.Qwen3ForCausalLM(tf.Qwen3Config(**shape, head_dim=16, use_sliding_window=False))
-    else:
-        no_dropout = dict(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)  # exact comparisons
-        model = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=96, n_embd=64, n_layer=2, n_head=4, n_positions=256,
-                                                 **no_dropout))
-    model.save_pretrained(folder)
-    return folder
 
 
 def _rows(n: int = 5) -> list[dict]:
@@ -94,7 +74,7 @@ def _same(a, b) -> bool:
 
 @pytest.fixture(scope="module", params=["llama", "qwen2", "qwen3", "gpt2"])
 def packed_model(request, tmp_path_factory):
-    model = _lora(_build(request.param, tmp_path_factory.mktemp(request.param)))
+    model = _lora(tiny_model(request.param, tmp_path_factory.mktemp(request.param)))
     rows = _rows()
     plan = packing.plan(model, rows, method="lora", wanted=True)
     model.train()

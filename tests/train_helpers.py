@@ -51,3 +51,29 @@ def finished(row: dict) -> bool:
 # Settings that make the tiny demo model learn in seconds on CPU.
 FAST_LORA = {"lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "learning_rate": 5e-3, "batch_size": 8,
              "lr_scheduler": "constant", "logging_steps": 5, "max_source_length": 64, "max_target_length": 32}
+
+
+def tiny_model(kind: str, folder, vocab_size: int = 96):
+    """A tiny random model of an architecture the studio trains, saved into ``folder``: ``llama``, ``qwen2``
+    (biased q/k/v), ``qwen3`` (q/k norms), ``gpt2`` (learned absolute positions, no dropout) or
+    ``mistral-sliding-window`` (a window of 6 positions)."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    shape = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=True)
+    if kind == "llama":
+        model = tf.LlamaForCausalLM(tf.LlamaConfig(**shape))
+    elif kind == "qwen2":
+        model = tf.Qwen2ForCausalLM(tf.Qwen2Config(**shape, use_sliding_window=False))
+    elif kind == "qwen3":
+        model = tf.Qwen3ForCausalLM(tf.Qwen3Config(**shape, head_dim=16, use_sliding_window=False))
+    elif kind == "mistral-sliding-window":
+        model = tf.MistralForCausalLM(tf.MistralConfig(**shape, sliding_window=6))
+    else:
+        no_dropout = dict(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)  # exact comparisons
+        model = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=vocab_size, n_embd=64, n_layer=2, n_head=4,
+                                                 n_positions=256, **no_dropout))
+    model.save_pretrained(folder)
+    return folder
